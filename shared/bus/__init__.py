@@ -1,0 +1,1 @@
+"""NATS helpers: connecting with any of NATS' auth methods, provisioning the contract."""
