@@ -66,6 +66,10 @@ def configure_logging(
     _configured = True
 
 
+def is_configured() -> bool:
+    return _configured
+
+
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A logger whose lines carry ``component=name``; usable before configuration."""
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(component=name)

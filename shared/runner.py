@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from shared.log import get_logger
+from shared.log import configure_logging, get_logger, is_configured
 
 log = get_logger(__name__)
 
@@ -84,6 +84,8 @@ def run_service(
         )
         await serve_until_signalled(service, stop_timeout=stop_timeout)  # type: ignore[arg-type]
 
+    if not is_configured():
+        configure_logging()
     install_uvloop()
     try:
         asyncio.run(main())

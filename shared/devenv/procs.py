@@ -1,6 +1,8 @@
 """Child processes of the development environment: find binaries, wait, stop by PID.
 
 Only processes this module started are ever signalled, and only by PID.
+:func:`namespace_prefix` wraps a command so that everything it starts dies
+with it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +29,40 @@ def find_binary(name: str) -> Path:
     if found is None:
         raise DevEnvError(f"cannot find {name}: not beside {sys.executable} nor on PATH")
     return Path(found)
+
+
+def find_system_tool(name: str, package: str | None = None) -> str:
+    """A system program on PATH or in the sbin folders; the error names its Debian ``package``."""
+    # /usr/sbin is often missing from PATH outside a root login shell.
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
+    if found is None:
+        raise DevEnvError(
+            f"cannot find {name}: it is not installed (apt-get install {package or name})"
+        )
+    return found
+
+
+def namespace_prefix() -> list[str]:
+    """A command prefix: private mount + PID namespaces that die with the returned process.
+
+    From the main thread the whole tree also dies with this Python process
+    (parent-death signal). Not from other threads: that signal fires when the
+    *thread* that started the child exits, which would kill a server at random.
+    """
+    prefix = []
+    if threading.current_thread() is threading.main_thread():
+        prefix = [find_system_tool("setpriv", "util-linux"), "--pdeathsig", "KILL", "--"]
+    # util-linux's unshare blocks SIGINT/SIGTERM while it waits for its child:
+    # only SIGKILL stops it, and --kill-child then SIGKILLs the namespace's PID 1.
+    unshare = [
+        find_system_tool("unshare", "util-linux"),
+        "--mount",
+        "--propagation",
+        "private",
+        "--pid",
+        "--fork",
+    ]
+    return [*prefix, *unshare, "--kill-child", "--"]
 
 
 def wait_for_port(
@@ -65,3 +102,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a child's log file, for an error message; never raises."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return f"(cannot read {path}: {exc})"
+    return "\n".join(text.splitlines()[-lines:])

@@ -12,14 +12,9 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from shared.devenv.timescale import (
-    LocalTimescale,
-    create_database,
-    default_cache_dir,
-    ensure_rootfs,
-    mounts_under,
-    server_info,
-)
+from shared.devenv.databases import create_database, server_info
+from shared.devenv.rootfs import default_cache_dir, ensure_rootfs, mounts_under
+from shared.devenv.timescale import LocalTimescale
 from shared.errors import DevEnvError
 from tests.fixtures.timescale import TimescaleServer
 

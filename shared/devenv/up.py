@@ -1,0 +1,171 @@
+"""``vigil up``: the whole stack on this machine, in one command.
+
+Starts, in order: a nats-server with JetStream; TimescaleDB (the server in
+``VIGIL_DATABASE_URL`` or ``storage.database_url`` when given, else the local
+development server from the cached root filesystem); the streams and buckets
+of the NATS contract; then every Vigil service that exists, as supervised
+child processes that are restarted with backoff when they crash. It prints
+where each part listens, and on Ctrl-C or SIGTERM stops everything it started,
+services first, by PID.
+
+State (the JetStream store, the database files) lives under
+``<cache>/dev`` and survives restarts; ``--state-dir`` puts it elsewhere.
+Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shared.bus.connect import connect
+from shared.bus.provision import provision
+from shared.config.loader import LoadedConfig, load_config
+from shared.devenv.databases import (
+    create_database,
+    database_url_from_env,
+    server_info,
+    with_database,
+)
+from shared.devenv.nats import NatsServer
+from shared.devenv.rootfs import default_cache_dir, ensure_rootfs
+from shared.devenv.supervisor import ChildSpec, Supervisor
+from shared.devenv.timescale import LocalTimescale
+from shared.errors import ConfigError, VigilError
+from shared.log import configure_logging, get_logger
+from shared.runner import install_uvloop
+
+log = get_logger(__name__)
+
+DEFAULT_NATS_PORT = 4222
+DEFAULT_DB_PORT = 55432
+DATABASE = "vigil"
+
+# The services `vigil up` runs, in start order: (name, console script).
+# A service joins this list in the change that makes it run.
+SERVICES: list[tuple[str, str]] = []
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vigil up", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    p.add_argument(
+        "--config", "-c", metavar="FILE", help="configuration file (default: built-in defaults)"
+    )
+    p.add_argument(
+        "--state-dir", type=Path, help="where NATS and database files live (default: <cache>/dev)"
+    )
+    p.add_argument(
+        "--nats-port", type=int, default=DEFAULT_NATS_PORT, help="NATS port (0: any free port)"
+    )
+    p.add_argument(
+        "--db-port",
+        type=int,
+        default=DEFAULT_DB_PORT,
+        help="local database port (0: any free port)",
+    )
+    return p
+
+
+async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Event) -> None:
+    state = args.state_dir or default_cache_dir() / "dev"
+    state.mkdir(parents=True, exist_ok=True)
+    nats_server = NatsServer(state / "nats", port=args.nats_port)
+    db: LocalTimescale | None = None
+    supervisor: Supervisor | None = None
+    try:
+        nats_server.start()
+        nats_cfg = loaded.config.nats.model_copy(update={"servers": [nats_server.url]})
+        nc = await connect(nats_cfg, name="vigil-up", wait=10)
+        report = await provision(nc.jetstream(), nats_cfg)
+        await nc.close()
+
+        url = _configured_database_url(loaded)
+        if url is None:
+            db = LocalTimescale(ensure_rootfs(), state / "pgdata", port=args.db_port)
+            await asyncio.to_thread(db.start)
+            url = await _ensure_database(db.url)
+        info = await server_info(url)
+
+        env = {"VIGIL_NATS__SERVERS": f'["{nats_server.url}"]', "VIGIL_DATABASE_URL": url}
+        if loaded.path is not None:
+            env["VIGIL_CONFIG"] = str(loaded.base_dir / loaded.path.name)
+        bindir = Path(sys.executable).parent
+        supervisor = Supervisor(
+            [ChildSpec(name, [str(bindir / script)], env) for name, script in SERVICES]
+        )
+        await supervisor.start()
+
+        lines = [
+            f"nats         {nats_server.url}  (JetStream store {nats_server.store_dir}; "
+            f"streams and buckets: {len(report.created)} created, {len(report.updated)} updated)",
+            f"timescaledb  {_redact(url)}  (TimescaleDB {info.timescaledb_version}, "
+            f"license {info.timescaledb_license}, {'local' if db else 'external'})",
+        ]
+        lines += [f"{name:<12} running (pid {pid})" for name, pid in supervisor.pids().items()]
+        if not SERVICES:
+            lines.append("services     none built yet: NATS and TimescaleDB are up for development")
+        print(
+            "\n".join(["vigil is up:", *("  " + line for line in lines), "press Ctrl-C to stop"]),
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        if supervisor is not None:
+            await supervisor.stop()
+        if db is not None:
+            await asyncio.to_thread(db.stop)
+        nats_server.stop()
+        print("vigil stopped", flush=True)
+
+
+def _configured_database_url(loaded: LoadedConfig) -> str | None:
+    secret = loaded.config.storage.database_url
+    return secret.get_secret_value() if secret is not None else database_url_from_env()
+
+
+async def _ensure_database(admin_url: str) -> str:
+    """The ``vigil`` database of the local server, created on first start."""
+    try:
+        return await create_database(admin_url, DATABASE)
+    except VigilError:
+        # it exists from an earlier run: that is the point of a persistent state dir
+        return with_database(admin_url, DATABASE)
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        loaded = load_config(args.config)
+    except ConfigError as exc:
+        print(f"vigil up: {exc}", file=sys.stderr)
+        return 1
+    configure_logging(loaded.config.log.level, loaded.config.log.format, service="up")
+    install_uvloop()
+
+    async def body() -> None:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await _run(args, loaded, stop)
+
+    try:
+        asyncio.run(body())
+    except VigilError as exc:
+        print(f"vigil up: {exc}", file=sys.stderr)
+        return 1
+    return 0

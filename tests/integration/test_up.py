@@ -1,0 +1,83 @@
+"""``vigil up`` brings the stack up, prints where it listens, and stops everything on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from shared.devenv.rootfs import default_cache_dir, mounts_under
+
+VIGIL = Path(sys.executable).parent / "vigil"
+
+
+def start_up(state: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "VIGIL_DATABASE_URL"}
+    if os.environ.get("VIGIL_TEST_DATABASE_URL"):
+        env["VIGIL_DATABASE_URL"] = os.environ["VIGIL_TEST_DATABASE_URL"]
+    return subprocess.Popen(
+        [str(VIGIL), "up", "--state-dir", str(state), "--nats-port", "0", "--db-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def read_until_up(proc: subprocess.Popen[str], deadline_s: float = 90) -> str:
+    assert proc.stdout is not None
+    out = []
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        out.append(line)
+        if line.startswith("press Ctrl-C"):
+            return "".join(out)
+    proc.kill()
+    pytest.fail("vigil up did not come up:\n" + "".join(out))
+
+
+def descendants(pid: int) -> list[int]:
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.usefixtures("timescale_server")  # the rootfs is built before tests run
+def test_up_starts_nats_and_timescaledb_then_stops_everything(tmp_path: Path) -> None:
+    for run in range(2):  # the second run reuses the state: existing store and database
+        proc = start_up(tmp_path / "state")
+        try:
+            banner = read_until_up(proc)
+            nats_url = re.search(r"nats\s+(nats://127\.0\.0\.1:\d+)", banner)
+            db_url = re.search(r"timescaledb\s+(postgresql://\S+)", banner)
+            assert nats_url, banner
+            assert db_url, banner
+            assert "license" in banner
+            expected = "8 created" if run == 0 else "0 created"
+            assert expected in banner, banner
+            children = descendants(proc.pid)
+            assert children, "nats-server and postgres run as children"
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=60)
+            assert proc.returncode == 0, out
+            assert "vigil stopped" in out
+            assert not [
+                p
+                for p in children
+                if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+            ]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert mounts_under(default_cache_dir()) == []
