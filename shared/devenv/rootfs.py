@@ -122,6 +122,23 @@ def ensure_rootfs(cache_dir: Path | None = None) -> Path:
     return rootfs
 
 
+def package_version(rootfs: Path, package: str) -> str | None:
+    """The version dpkg installed of ``package`` in the rootfs, without starting anything."""
+    try:
+        status = (rootfs / "var/lib/dpkg/status").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for stanza in status.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1)
+            for line in stanza.splitlines()
+            if ": " in line and not line[0].isspace()
+        )
+        if fields.get("Package") == package and "installed" in fields.get("Status", ""):
+            return fields.get("Version")
+    return None
+
+
 def postgres_ids(rootfs: Path) -> tuple[int, int]:
     """UID and GID of the rootfs' ``postgres`` user, who owns and runs a server's data."""
     for line in (rootfs / "etc" / "passwd").read_text(encoding="utf-8").splitlines():
