@@ -8,6 +8,8 @@ One YAML file holds every section; each service reads the sections it needs::
     visualization:  the web service: listen address, dashboards
     nats:           servers, auth, TLS, subject prefix, stream limits, decode limits
     log:            level and format of every service's log
+    agent:          the agent's host identity, batching, publishing and spool
+    ingest:         ingest replicas' consumer and writer
 
 Durations are Prometheus durations (``"30s"``, ``"15d"``) or seconds.
 Secrets are ``SecretStr`` and may come from ``<field>_file``.
@@ -20,7 +22,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
+from shared.config.agent import AgentConfig
 from shared.config.base import Section, check_labels
+from shared.config.ingest import IngestConfig
 from shared.duration import Duration, parse_duration
 from shared.wire import DecodeLimits, Names
 
@@ -350,6 +354,8 @@ class VigilConfig(Section):
     )
     nats: NatsConfig = Field(default_factory=NatsConfig, description="The message bus.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    agent: AgentConfig = Field(default_factory=AgentConfig, description="The agent's pipeline.")
+    ingest: IngestConfig = Field(default_factory=IngestConfig, description="Ingest replicas.")
 
     @field_validator("collectors")
     @classmethod
