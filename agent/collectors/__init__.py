@@ -1,0 +1,1 @@
+"""Collectors: one module per kind, each behind ``agent.collectors.base.Collector``."""
