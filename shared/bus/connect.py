@@ -11,6 +11,7 @@ until ``wait`` seconds have passed, then fails with BusConnectError.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ from shared.log import get_logger
 
 log = get_logger(__name__)
 
+_DISCARD_TIMEOUT_S = 1.0
+
 
 def _resolve(path: Path, base_dir: Path | None) -> Path:
     path = path.expanduser()
@@ -31,17 +34,21 @@ def _resolve(path: Path, base_dir: Path | None) -> Path:
 
 
 def ssl_context(tls: TLSConfig, base_dir: Path | None = None) -> ssl.SSLContext:
-    """A client SSL context from the TLS section; unreadable files name themselves."""
+    """A client SSL context from the TLS section; a file that cannot be loaded is named."""
+    # OpenSSL's OSError carries no filename, so each load says which field and path it was.
+    ca = _resolve(tls.ca_file, base_dir) if tls.ca_file else None
     try:
-        ctx = ssl.create_default_context(
-            cafile=str(_resolve(tls.ca_file, base_dir)) if tls.ca_file else None
-        )
-        if tls.cert_file is not None and tls.key_file is not None:
-            ctx.load_cert_chain(
-                str(_resolve(tls.cert_file, base_dir)), str(_resolve(tls.key_file, base_dir))
-            )
+        ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
     except (OSError, ssl.SSLError) as exc:
-        raise BusConnectError(f"cannot load TLS files for NATS: {exc}") from exc
+        raise BusConnectError(f"cannot load nats.tls.ca_file {ca}: {exc}") from exc
+    if tls.cert_file is not None and tls.key_file is not None:
+        cert, key = _resolve(tls.cert_file, base_dir), _resolve(tls.key_file, base_dir)
+        try:
+            ctx.load_cert_chain(str(cert), str(key))
+        except (OSError, ssl.SSLError) as exc:
+            raise BusConnectError(
+                f"cannot load nats.tls.cert_file {cert} with key_file {key}: {exc}"
+            ) from exc
     return ctx
 
 
@@ -106,6 +113,17 @@ class _ConnectionLog:
             log.warning("NATS client error", client=self.name, error=str(exc) or type(exc).__name__)
 
 
+async def _discard(client: Client) -> None:
+    """Close a failed attempt without waiting forever.
+
+    After a failed TLS handshake nats-py's close() never returns (nats-io/nats.py#718);
+    asyncio has already closed the socket, so giving up leaks nothing.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_DISCARD_TIMEOUT_S):
+            await client.close()
+
+
 async def connect(
     cfg: NatsConfig, *, name: str, base_dir: Path | None = None, wait: float = 0.0
 ) -> Client:
@@ -130,7 +148,7 @@ async def connect(
                 error_cb=events.error,
             )
         except Exception as exc:  # nats-py raises many kinds; all mean "cannot connect"
-            await client.close()  # a failed attempt may still hold a socket
+            await _discard(client)  # a failed attempt may still hold a socket
             if time.monotonic() + delay > deadline:
                 servers = ", ".join(cfg.servers)
                 # "no servers available" hides why; the last error the client reported says it
