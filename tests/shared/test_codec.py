@@ -10,7 +10,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared.codec import (
@@ -49,7 +49,22 @@ from shared.wire import (
 
 NOW = 1_714_564_800_000  # 2024-05-01T12:00:00Z in ms
 DEFAULT = DecodeLimits()
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def examples(n: int) -> settings:
+    """Hypothesis settings for ``n`` examples, more if the profile asks for more (``thorough``).
+
+    Never timed, whatever the profile: no deadline and no too_slow health
+    check, so a slow, loaded machine cannot fail these tests.
+    """
+    return settings(
+        max_examples=max(n, settings().max_examples),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
+FAST = examples(150)
 
 
 def from_bits(b: int) -> float:
@@ -142,8 +157,42 @@ def batches(draw: st.DrawFn) -> MetricBatch:
     return batch
 
 
+def edge_batch() -> MetricBatch:
+    """Extremes random generation seldom reaches, all at once, checked on every run.
+
+    The same series twice, NUL and astral characters, the longest label
+    values and agent id, NaN payloads and other special floats, both ends of
+    the default skew window and the largest sequence number.
+    """
+    labels = {"a": "\x00", "_9": "\U0010ffff" * 24, "Zz": "東京 é"}
+    series = [
+        SeriesDesc("m", labels, "counter", "", ""),
+        SeriesDesc("m", dict(labels)),
+        SeriesDesc(":_" + "Z" * 23, {}, "unknown", "\U0001f525" * 40, "seconds"),
+    ]
+    floats = [
+        STALE_NAN,
+        from_bits(0x7FF8000000000001),
+        from_bits(0xFFF4000000000123),
+        from_bits(2**64 - 1),
+        -0.0,
+        float("inf"),
+        -float("inf"),
+        5e-324,
+    ]
+    edges = (
+        NOW - 1000 * DEFAULT.max_past_skew_seconds,
+        NOW + 1000 * DEFAULT.max_future_skew_seconds,
+    )
+    batch = make_batch(series, [(k % 3, edges[k % 2], x) for k, x in enumerate(floats)])
+    batch.agent_id = "\U0010ffff" * MAX_AGENT_ID_LENGTH
+    batch.seq = 2**63 - 1
+    return batch
+
+
 @FAST
 @given(batches())
+@example(edge_batch())
 def test_round_trip_keeps_every_field_and_float_bit_pattern(batch: MetricBatch) -> None:
     assert_same(decode(encode_batch(batch)), batch)
 
@@ -193,7 +242,7 @@ def test_unicode_label_values_round_trip() -> None:
 # ---------------------------------------------------------------- hostile input
 
 
-@settings(max_examples=400, deadline=None)
+@examples(400)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_raise_only_decode_error(data: bytes) -> None:
     with contextlib.suppress(DecodeError):
@@ -593,7 +642,7 @@ def test_message_version_size_and_shape_are_checked() -> None:
     assert decode_message(pack({**doc, "later": 1}), AlertEvent) == MESSAGES[0]
 
 
-@settings(max_examples=300, deadline=None)
+@examples(300)
 @given(st.binary(max_size=200), st.sampled_from([type(m) for m in MESSAGES]))
 def test_arbitrary_bytes_as_messages_raise_only_decode_error(
     data: bytes, model: type[WireMessage]
