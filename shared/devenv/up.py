@@ -44,9 +44,19 @@ DEFAULT_NATS_PORT = 4222
 DEFAULT_DB_PORT = 55432
 DATABASE = "vigil"
 
-# The services `vigil up` runs, in start order: (name, console script).
-# A service joins this list in the change that makes it run.
-SERVICES: list[tuple[str, str]] = []
+# The services `vigil up` runs, in start order: name, console script, and
+# environment overrides given the state folder. A service joins this list in
+# the change that makes it run.
+SERVICES: list[tuple[str, str, dict[str, str]]] = [
+    (
+        "agent",
+        "vigil-agent",
+        {
+            "VIGIL_AGENT__SPOOL_DIR": "{state}/agent-spool",
+            "VIGIL_AGENT__LISTEN_ADDRESS": "127.0.0.1:9101",
+        },
+    ),
+]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,7 +106,14 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
             env["VIGIL_CONFIG"] = str(loaded.base_dir / loaded.path.name)
         bindir = Path(sys.executable).parent
         supervisor = Supervisor(
-            [ChildSpec(name, [str(bindir / script)], env) for name, script in SERVICES]
+            [
+                ChildSpec(
+                    name,
+                    [str(bindir / script)],
+                    {**env, **{k: v.format(state=state) for k, v in extra.items()}},
+                )
+                for name, script, extra in SERVICES
+            ]
         )
         await supervisor.start()
 
@@ -106,9 +123,11 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
             f"timescaledb  {_redact(url)}  (TimescaleDB {info.timescaledb_version}, "
             f"license {info.timescaledb_license}, {'local' if db else 'external'})",
         ]
-        lines += [f"{name:<12} running (pid {pid})" for name, pid in supervisor.pids().items()]
-        if not SERVICES:
-            lines.append("services     none built yet: NATS and TimescaleDB are up for development")
+        for name, _script, extra in SERVICES:
+            admin = extra.get(f"VIGIL_{name.upper()}__LISTEN_ADDRESS")
+            lines.append(
+                f"{name:<12} started" + (f" (metrics: http://{admin}/metrics)" if admin else "")
+            )
         print(
             "\n".join(["vigil is up:", *("  " + line for line in lines), "press Ctrl-C to stop"]),
             flush=True,

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from shared.devenv.rootfs import default_cache_dir, mounts_under
+from tests.fixtures.timescale import run_sync
 
 VIGIL = Path(sys.executable).parent / "vigil"
 
@@ -46,6 +47,24 @@ def read_until_up(proc: subprocess.Popen[str], deadline_s: float = 90) -> str:
     pytest.fail("vigil up did not come up:\n" + "".join(out))
 
 
+async def metrics_published(url: str) -> bool:
+    """The agent `vigil up` started publishes this host's metrics into the stream."""
+    import asyncio
+
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for _ in range(600):  # bounded: the first system cycle is due within its 10 s interval
+            if (await js.stream_info("VIGIL_METRICS")).state.messages > 0:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+    finally:
+        await nc.close()
+
+
 def descendants(pid: int) -> list[int]:
     try:
         return [p.pid for p in psutil.Process(pid).children(recursive=True)]
@@ -66,6 +85,11 @@ def test_up_starts_nats_and_timescaledb_then_stops_everything(tmp_path: Path) ->
             assert "license" in banner
             expected = "8 created" if run == 0 else "0 created"
             assert expected in banner, banner
+            if run == 0:
+                assert "agent" in banner
+                assert run_sync(metrics_published(nats_url.group(1))), (
+                    "no agent batch reached VIGIL_METRICS"
+                )
             children = descendants(proc.pid)
             assert children, "nats-server and postgres run as children"
             proc.send_signal(signal.SIGINT)
