@@ -95,7 +95,8 @@ class AdminServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            response = await asyncio.wait_for(self._respond(reader), READ_TIMEOUT_S)
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                response = await self._respond(reader)
         except (
             TimeoutError,
             asyncio.IncompleteReadError,

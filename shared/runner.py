@@ -63,7 +63,9 @@ async def serve_until_signalled(
         await service.start()
         await stopping.wait()
         try:
-            await asyncio.wait_for(service.stop(), stop_timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            async with asyncio.timeout(stop_timeout):
+                await service.stop()
         except TimeoutError:
             log.error("cannot stop gracefully: timed out, exiting", timeout_s=stop_timeout)
     finally:

@@ -124,6 +124,15 @@ class StorageConfig(Section):
         default=parse_duration("2d"),
         description="Compress raw chunks older than this (timescale license only).",
     )
+    rollup_late_window: Duration = Field(
+        default=parse_duration("8d"),
+        gt=0,
+        description="timescale license only: how old a sample may be when it arrives and still be "
+        "rolled up (the look-back of the continuous aggregates' refresh policies). Must stay "
+        "below retention.raw, or a refresh would reach dropped raw data and delete rollups. "
+        "Default: the decoder's 7-day past-skew window plus a day. apache mode rolls up late "
+        "data of any age its retention still holds.",
+    )
     pool_min: int = Field(default=1, ge=1, description="Smallest connection pool per process.")
     pool_max: int = Field(default=8, ge=1, description="Largest connection pool per process.")
 

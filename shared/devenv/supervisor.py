@@ -94,7 +94,8 @@ class Supervisor:
                 "service exited, restarting", service=child.spec.name, status=code, in_s=delay
             )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
 
     async def stop(self) -> None:
         """SIGTERM every running child (by PID), wait ``grace``, then SIGKILL what remains."""
@@ -107,7 +108,8 @@ class Supervisor:
                 proc.send_signal(signal.SIGTERM)
         for proc in running:
             try:
-                await asyncio.wait_for(proc.wait(), self._grace)
+                async with asyncio.timeout(self._grace):
+                    await proc.wait()
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
