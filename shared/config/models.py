@@ -133,6 +133,12 @@ class StorageConfig(Section):
         "Default: the decoder's 7-day past-skew window plus a day. apache mode rolls up late "
         "data of any age its retention still holds.",
     )
+    rollup_interval: Duration = Field(
+        default=parse_duration("30s"),
+        gt=0,
+        description="apache license: how often a replica runs the rollup and retention jobs "
+        "(one replica at a time; a run with work left over is followed at once by the next).",
+    )
     pool_min: int = Field(default=1, ge=1, description="Smallest connection pool per process.")
     pool_max: int = Field(default=8, ge=1, description="Largest connection pool per process.")
 

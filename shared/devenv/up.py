@@ -48,12 +48,13 @@ DATABASE = "vigil"
 # environment overrides given the state folder. A service joins this list in
 # the change that makes it run.
 SERVICES: list[tuple[str, str, dict[str, str]]] = [
+    ("ingest", "vigil-ingest", {"VIGIL_INGEST__LISTEN_ADDRESS": "127.0.0.1:{port:9464}"}),
     (
         "agent",
         "vigil-agent",
         {
             "VIGIL_AGENT__SPOOL_DIR": "{state}/agent-spool",
-            "VIGIL_AGENT__LISTEN_ADDRESS": "127.0.0.1:9101",
+            "VIGIL_AGENT__LISTEN_ADDRESS": "127.0.0.1:{port:9101}",
         },
     ),
 ]
@@ -77,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_DB_PORT,
         help="local database port (0: any free port)",
+    )
+    p.add_argument(
+        "--any-admin-port",
+        action="store_true",
+        help="let each service bind any free port for /metrics instead of its usual one",
     )
     return p
 
@@ -110,7 +116,7 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
                 ChildSpec(
                     name,
                     [str(bindir / script)],
-                    {**env, **{k: v.format(state=state) for k, v in extra.items()}},
+                    {**env, **{k: _fill(v, state, args.any_admin_port) for k, v in extra.items()}},
                 )
                 for name, script, extra in SERVICES
             ]
@@ -125,6 +131,7 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
         ]
         for name, _script, extra in SERVICES:
             admin = extra.get(f"VIGIL_{name.upper()}__LISTEN_ADDRESS")
+            admin = None if admin is None or args.any_admin_port else _fill(admin, state, False)
             lines.append(
                 f"{name:<12} started" + (f" (metrics: http://{admin}/metrics)" if admin else "")
             )
@@ -140,6 +147,16 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
             await asyncio.to_thread(db.stop)
         nats_server.stop()
         print("vigil stopped", flush=True)
+
+
+def _fill(template: str, state: Path, any_port: bool) -> str:
+    """Fill ``{state}`` and ``{port:N}`` (N, or 0 with ``--any-admin-port``) in an env value."""
+    out = template.replace("{state}", str(state))
+    while "{port:" in out:
+        start = out.index("{port:")
+        end = out.index("}", start)
+        out = out[:start] + ("0" if any_port else out[start + 6 : end]) + out[end + 1 :]
+    return out
 
 
 def _configured_database_url(loaded: LoadedConfig) -> str | None:

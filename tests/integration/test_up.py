@@ -24,7 +24,17 @@ def start_up(state: Path) -> subprocess.Popen[str]:
     if os.environ.get("VIGIL_TEST_DATABASE_URL"):
         env["VIGIL_DATABASE_URL"] = os.environ["VIGIL_TEST_DATABASE_URL"]
     return subprocess.Popen(
-        [str(VIGIL), "up", "--state-dir", str(state), "--nats-port", "0", "--db-port", "0"],
+        [
+            str(VIGIL),
+            "up",
+            "--state-dir",
+            str(state),
+            "--nats-port",
+            "0",
+            "--db-port",
+            "0",
+            "--any-admin-port",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -65,6 +75,25 @@ async def metrics_published(url: str) -> bool:
         await nc.close()
 
 
+async def samples_stored(url: str) -> bool:
+    """Ingest, started by `vigil up` too, writes the agent's samples to the database."""
+    import asyncio
+
+    import asyncpg
+
+    for _ in range(600):  # bounded: ingest migrates, then consumes what the agent sent
+        conn = await asyncpg.connect(url)
+        try:
+            if await conn.fetchval("SELECT to_regclass('samples') IS NOT NULL") and (
+                await conn.fetchval("SELECT count(*) FROM samples") > 0
+            ):
+                return True
+        finally:
+            await conn.close()
+        await asyncio.sleep(0.1)
+    return False
+
+
 def descendants(pid: int) -> list[int]:
     try:
         return [p.pid for p in psutil.Process(pid).children(recursive=True)]
@@ -90,6 +119,7 @@ def test_up_starts_nats_and_timescaledb_then_stops_everything(tmp_path: Path) ->
                 assert run_sync(metrics_published(nats_url.group(1))), (
                     "no agent batch reached VIGIL_METRICS"
                 )
+                assert run_sync(samples_stored(db_url.group(1))), "ingest stored no sample"
             children = descendants(proc.pid)
             assert children, "nats-server and postgres run as children"
             proc.send_signal(signal.SIGINT)

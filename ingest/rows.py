@@ -1,0 +1,172 @@
+"""Turn the decoded batches of one fetch into columns ready for COPY: pure, no I/O.
+
+``FetchRows`` takes batches one by one (``add``), in the order the writer
+will insert them (the stream order of their messages: two replicas that
+both hold a redelivered batch then insert its rows in the same order,
+which keeps them from deadlocking on the unique index).
+
+Per series-table entry it does one cache probe keyed by ``(host, metric,
+label items as sent)``: no sort and no hash on the hot path. A miss is
+looked up by its canonical ``SeriesKey`` (``ingest.seriesid``) and
+resolved by the caller in bulk (``missing`` -> ``fill``). Per sample
+nothing happens in Python: the columns are numpy views of the decoded
+arrays, series ids are gathered with one ``take`` per batch.
+
+``columns()`` returns timestamps (ms), series ids and values, each an
+int64/int64/float64 numpy array; ``encode_copy_binary`` packs them as
+PostgreSQL binary COPY data for ``samples (time, series_id, value)``.
+Values are copied bit for bit (NaN payloads, the staleness marker).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from ingest.cache import SeriesCache
+from ingest.seriesid import SeriesKey
+from shared.errors import DecodeError
+from shared.wire import MetricBatch
+
+FastKey = tuple[str, str, tuple[tuple[str, str], ...]]
+"""(host, metric, label items in the order the batch sent them)."""
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+_CANNOT = "cannot store batch"
+PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp zero
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("len_t", ">i4"),
+        ("t", ">i8"),
+        ("len_s", ">i4"),
+        ("s", ">i8"),
+        ("len_v", ">i4"),
+        ("v", ">f8"),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    type: str | None
+    help: str | None
+    unit: str | None
+
+
+@dataclass(slots=True)
+class _Pending:
+    ids: list[int]
+    holes: list[tuple[int, FastKey]]
+    index: npt.NDArray[np.uint32]
+    ts: I64
+    values: F64
+
+
+@dataclass(slots=True)
+class FetchRows:
+    """Accumulates one fetch's batches; see the module docstring for the protocol."""
+
+    cache: SeriesCache[FastKey]
+    missing: dict[FastKey, SeriesKey] = field(default_factory=dict)
+    metadata: dict[str, Metadata] = field(default_factory=dict)
+    agents: dict[str, str] = field(default_factory=dict)
+    samples: int = 0
+    _pending: list[_Pending] = field(default_factory=list)
+
+    def add(self, host: str, batch: MetricBatch) -> None:
+        """Take one batch whole, or raise ``DecodeError`` and take nothing of it.
+
+        Text PostgreSQL cannot store (a NUL character in the host, the agent
+        id or a label value) rejects the batch here: it must never reach
+        the database, where it would fail the whole fetch.
+        """
+        if "\x00" in host or "\x00" in batch.agent_id:
+            raise DecodeError(f"{_CANNOT}: host or agent id contains NUL", reason="nul_character")
+        get = self.cache.get
+        ids: list[int] = []
+        holes: list[tuple[int, FastKey]] = []
+        new: dict[FastKey, SeriesKey] = {}
+        metadata: dict[str, Metadata] = {}
+        for pos, desc in enumerate(batch.series):
+            key = (host, desc.name, tuple(desc.labels.items()))
+            sid = get(key)
+            if sid is None:
+                if key not in self.missing and key not in new:
+                    if any("\x00" in v for v in desc.labels.values()):
+                        raise DecodeError(
+                            f"{_CANNOT}: series {pos} ({desc.name}) has a NUL in a label value",
+                            reason="nul_character",
+                        )
+                    new[key] = SeriesKey.of(host, desc.name, desc.labels)
+                holes.append((pos, key))
+                sid = 0
+            ids.append(sid)
+            if desc.type is not None or desc.help is not None or desc.unit is not None:
+                metadata[desc.name] = Metadata(desc.type, desc.help, desc.unit)
+        for meta in metadata.values():
+            for text in (meta.help, meta.unit):
+                if text is not None and "\x00" in text:
+                    raise DecodeError(f"{_CANNOT}: metadata has a NUL", reason="nul_character")
+        self.missing.update(new)
+        self.metadata.update(metadata)
+        self.agents[host] = batch.agent_id
+        self.samples += len(batch)
+        self._pending.append(
+            _Pending(
+                ids,
+                holes,
+                np.frombuffer(batch.series_index, dtype=np.uint32),
+                np.frombuffer(batch.timestamps_ms, dtype=np.int64),
+                np.frombuffer(batch.values, dtype=np.float64),
+            )
+        )
+
+    def fill(self, resolved: Mapping[FastKey, int]) -> None:
+        """Give every missing key its id (``resolved`` must cover ``missing``)."""
+        for p in self._pending:
+            for pos, key in p.holes:
+                p.ids[pos] = resolved[key]
+            p.holes = []
+
+    def columns(self) -> tuple[I64, I64, F64]:
+        """(timestamps ms, series ids, values) of every sample, batches in ``add`` order."""
+        if not self._pending:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, np.empty(0, dtype=np.float64)
+        for p in self._pending:
+            if p.holes:
+                raise RuntimeError("BUG: cannot build sample columns: series ids not filled")
+        ts = np.concatenate([p.ts for p in self._pending])
+        sids = np.concatenate([np.asarray(p.ids, dtype=np.int64)[p.index] for p in self._pending])
+        values = np.concatenate([p.values for p in self._pending])
+        return ts, sids, values
+
+
+def minute_starts(ts_ms: I64) -> list[int]:
+    """The distinct one-minute bucket starts (ms) the timestamps fall in, ascending."""
+    if not len(ts_ms):
+        return []
+    return [int(m) * 60_000 for m in np.unique(ts_ms // 60_000)]
+
+
+def encode_copy_binary(ts_ms: I64, series_ids: I64, values: F64) -> bytes:
+    """PostgreSQL binary COPY data for columns (time timestamptz, series_id bigint, value float8)."""
+    rows = np.empty(len(values), dtype=_ROW)
+    rows["fields"] = 3
+    rows["len_t"] = 8
+    rows["len_s"] = 8
+    rows["len_v"] = 8
+    rows["t"] = (ts_ms - PG_EPOCH_MS) * 1000
+    rows["s"] = series_ids
+    # A byte-order change of the raw bits, never a float conversion: NaN payloads survive.
+    rows["v"] = values.view(np.uint64).byteswap().view(">f8") if values.dtype.isnative else values
+    return b"".join((_COPY_HEADER, rows.tobytes(), _COPY_TRAILER))
