@@ -1,0 +1,4 @@
+"""PromQL: parse with ``promql-parser``, evaluate with numpy, read through ``Storage``.
+
+Server-side only (numpy, promql-parser): agents never import this package.
+"""
