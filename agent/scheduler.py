@@ -157,7 +157,12 @@ class CollectorRunner:
             labels = merge_labels(s.labels, target) if target else dict(s.labels)
             key = series_key(s.name, labels)
             ts = ts_ms if s.ts_ms is None else s.ts_ms
-            if key not in seen and key not in tracker:
+            if key in seen:
+                # One sample per series and cycle, as Prometheus keeps one per scrape:
+                # a second would collide with the first in storage.
+                self.metrics.dropped_samples.labels("duplicate").inc()
+                continue
+            if key not in tracker:
                 reason = self._invalid(s, labels, ts)
                 if reason is not None:
                     self._drop_invalid(s.name, reason)

@@ -65,7 +65,7 @@ class AgentMetrics:
             ["reason"],
             registry=r,
         )
-        for reason in ("spool_full", "spool_error", "rejected", "invalid"):
+        for reason in ("spool_full", "spool_error", "rejected", "invalid", "duplicate"):
             self.dropped_samples.labels(reason)  # present at 0, so rate() works from the start
         self.spool_corrupt_bytes = Counter(
             "vigil_agent_spool_corrupt_bytes",

@@ -183,3 +183,13 @@ def test_ticks_never_go_backwards(interval: float) -> None:
         assert nxt > now
         assert nxt - now <= interval
         now = nxt
+
+
+async def test_a_series_repeated_in_one_cycle_is_sent_once() -> None:
+    sink, metrics = ListSink(), AgentMetrics()
+    r = runner(
+        Scripted([Sample("m", {"a": "1"}, 1.0), Sample("m", {"a": "1"}, 2.0)]), sink, metrics
+    )
+    assert await r.cycle(TICK)
+    assert [(n, v) for n, _l, _t, v in sink.got] == [("m", 1.0)]
+    assert metrics.dropped_samples.labels("duplicate")._value.get() == 1
