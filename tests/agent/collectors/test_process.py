@@ -306,3 +306,39 @@ def test_unreadable_process_name_is_not_matched() -> None:
 
     c = fake([Denied(1, "web"), FakeProc(2, "web")], ["web"])
     assert value(c.collect_now(), "num_procs", groupname="web") == 1
+
+
+async def test_a_stopped_process_series_get_staleness_markers_through_the_scheduler(
+    tmp_path: Path,
+) -> None:
+    from agent.scheduler import CollectorEntry, CollectorRunner
+    from agent.selfmetrics import AgentMetrics
+    from shared.wire import DecodeLimits, is_stale
+
+    got: list[tuple[str, dict[str, str], float]] = []
+
+    class Sink:
+        def add(
+            self, name: str, labels: dict[str, str], ts_ms: int, value: float, **_: object
+        ) -> None:
+            got.append((name, dict(labels), value))
+
+    with sleeper(tmp_path) as (child, name, _marker):
+        collector = create(
+            CollectorConfig(
+                type="application", name="p", targets=[name], options={"kind": "process"}
+            )
+        )
+        entry = CollectorEntry("p", collector, 10.0, {})
+        runner = CollectorRunner(
+            entry, Sink(), AgentMetrics(), host_labels={}, limits=DecodeLimits()
+        )
+        assert await runner.cycle(1_700_000_000.0)
+        live = {n for n, _l, v in got if not is_stale(v)}
+        child.kill()
+        child.wait(timeout=30)
+        got.clear()
+        assert await runner.cycle(1_700_000_010.0)
+    stale = {n for n, _l, v in got if is_stale(v)}
+    assert stale == live - {PREFIX + "num_procs"}
+    assert PREFIX + "memory_bytes" in stale
