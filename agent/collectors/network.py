@@ -45,6 +45,7 @@ it recovers; ``collect`` itself never raises for a target's failure.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import ssl
 import time
@@ -60,6 +61,7 @@ from agent.collectors.probe_dns import DnsSettings, probe_dns
 from agent.collectors.probe_http import HttpSettings, probe_http
 from agent.collectors.probe_icmp import IcmpSettings, probe_icmp
 from agent.collectors.probe_tcp import TcpSettings, probe_tcp
+from agent.targets import Target, TargetSource
 from shared.config.models import CollectorConfig
 from shared.duration import Duration
 from shared.log import get_logger
@@ -143,6 +145,12 @@ class NetworkOptions(BaseModel):
     job: str | None = Field(
         default=None, description="Value of the job label; default: the collector's name."
     )
+    target_files: list[str] = Field(
+        default_factory=list,
+        description="Globs of Prometheus file_sd files (YAML or JSON) with more targets, "
+        "re-read when they change; a file target may name its module (``icmp:10.0.0.1``) and "
+        "its file labels are added to its samples.",
+    )
 
     @field_validator("modules")
     @classmethod
@@ -216,13 +224,25 @@ def _known(modules: dict[str, Module]) -> str:
 class NetworkCollector:
     """Probes every planned target concurrently each cycle; one instance per collector."""
 
-    def __init__(self, probes: list[Probe], name: str = "network") -> None:
+    def __init__(
+        self,
+        probes: list[Probe],
+        name: str = "network",
+        *,
+        files: FileTargets | None = None,
+    ) -> None:
         self.probes = probes
         self.name = name
+        self._files = files
         self._failing: dict[tuple[str, str], str] = {}  # (target, module) -> reason
 
     async def collect(self) -> list[Sample]:
-        results = await asyncio.gather(*(self.run(p) for p in self.probes))
+        probes = self.probes
+        if self._files is not None:
+            static = {(p.target, p.module_name) for p in probes}
+            extra = await asyncio.to_thread(self._files.probes)
+            probes = probes + [p for p in extra if (p.target, p.module_name) not in static]
+        results = await asyncio.gather(*(self.run(p) for p in probes))
         return [s for samples in results for s in samples]
 
     async def close(self) -> None:
@@ -277,6 +297,39 @@ class NetworkCollector:
         return dict(self._failing)
 
 
+class FileTargets:
+    """Probes of the targets in ``options.target_files``, planned as the files change."""
+
+    def __init__(self, options: NetworkOptions, *, interval: float, job: str, owner: str) -> None:
+        self._source = TargetSource([], options.target_files, owner=owner)
+        self._options = options.model_copy(update={"probes": []})
+        self._interval = interval
+        self._job = job
+        self._owner = owner
+        self._planned: dict[tuple[str, tuple[tuple[str, str], ...]], Probe | None] = {}
+
+    def probes(self) -> list[Probe]:
+        """Re-check the files (blocking: stat and read) and return their probes."""
+        targets = self._source.refresh()
+        planned: dict[tuple[str, tuple[tuple[str, str], ...]], Probe | None] = {}
+        for t in targets:
+            key = (t.target, tuple(sorted(t.labels.items())))
+            planned[key] = self._planned[key] if key in self._planned else self._plan(t)
+        self._planned = planned
+        return [p for p in planned.values() if p is not None]
+
+    def _plan(self, t: Target) -> Probe | None:
+        try:
+            [probe] = plan([t.target], self._options, interval=self._interval, job=self._job)
+        except ValueError as exc:
+            log.warning(
+                "cannot probe file target", collector=self._owner, target=t.target, reason=str(exc)
+            )
+            return None
+        # file labels describe the target; instance, module and job stay the probe's own
+        return dataclasses.replace(probe, labels={**t.labels, **probe.labels})
+
+
 def create(config: CollectorConfig) -> NetworkCollector:
     """Build the network collector of ``config``; ``ValueError`` names a bad option or target."""
     name = config.effective_name
@@ -293,4 +346,9 @@ def create(config: CollectorConfig) -> NetworkCollector:
         )
     except ValueError as exc:
         raise ValueError(f"cannot configure collector {name!r}: {exc}") from exc
-    return NetworkCollector(probes, name=name)
+    files = None
+    if options.target_files:
+        files = FileTargets(
+            options, interval=config.effective_interval, job=options.job or name, owner=name
+        )
+    return NetworkCollector(probes, name=name, files=files)

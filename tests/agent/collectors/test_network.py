@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -284,3 +285,39 @@ async def test_the_scheduler_accepts_every_sample_and_ends_vanished_series(
     assert await run.cycle(1_700_000_010.0)
     assert {name for name, _, _ in got} == names
     assert all(is_stale(v) for _, _, v in got)
+
+
+async def test_targets_from_files_are_probed_with_their_labels_and_follow_file_changes(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import os
+
+    import yaml
+
+    from agent.collectors.network import create as create_network
+    from shared.config.models import CollectorConfig as Config
+
+    async def accept(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.close()
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sd = tmp_path / "targets.yaml"
+    sd.write_text(
+        yaml.safe_dump([{"targets": [f"tcp_connect:127.0.0.1:{port}"], "labels": {"team": "db"}}])
+    )
+    collector = create_network(
+        Config(type="network", name="net", options={"target_files": [str(tmp_path / "*.yaml")]})
+    )
+    try:
+        samples = await collector.collect()
+        success = [s for s in samples if s.name == "probe_success"]
+        assert [(s.labels["instance"], s.labels["module"], s.labels["team"], s.value)
+                for s in success] == [(f"127.0.0.1:{port}", "tcp_connect", "db", 1.0)]  # fmt: skip
+        sd.write_text(yaml.safe_dump([{"targets": []}]))
+        os.utime(sd, (1, 1))  # a different mtime, whatever the clock's resolution
+        assert [s for s in await collector.collect() if s.name == "probe_success"] == []
+    finally:
+        server.close()
+        await server.wait_closed()
