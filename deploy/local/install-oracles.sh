@@ -17,6 +17,7 @@ set -euo pipefail
 ORACLES=(
   "prometheus-node-exporter:/usr/bin/prometheus-node-exporter"
   "prometheus-blackbox-exporter:/usr/bin/prometheus-blackbox-exporter"
+  "prometheus:/usr/bin/prometheus"
 )
 POLICY=/usr/sbin/policy-rc.d
 
