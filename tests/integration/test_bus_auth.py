@@ -280,8 +280,11 @@ class Trusted:
     account: Account
     creds_dir: Path
 
-    def creds(self, name: str, **permissions: list[str]) -> Path:
-        return self.account.user(name, **permissions).write_creds(self.creds_dir / f"{name}.creds")
+    def creds(
+        self, name: str, pub_allow: list[str] | None = None, sub_allow: list[str] | None = None
+    ) -> Path:
+        user = self.account.user(name, pub_allow=pub_allow, sub_allow=sub_allow)
+        return user.write_creds(self.creds_dir / f"{name}.creds")
 
     def config(self, creds: Path, **extra: Any) -> NatsConfig:
         return NatsConfig.model_validate(
