@@ -192,6 +192,27 @@ class VisualizationConfig(Section):
     default_range: Duration = Field(
         default=parse_duration("1h"), description="Time range of a dashboard opened without one."
     )
+    query_timeout: Duration = Field(
+        default=parse_duration("2m"),
+        gt=0,
+        description="Longest a PromQL query may run (Prometheus' --query.timeout); a request's "
+        "timeout parameter can only shorten it.",
+    )
+    query_max_samples: int = Field(
+        default=50_000_000,
+        ge=1,
+        description="Most samples one query may hold in memory (Prometheus' --query.max-samples).",
+    )
+    query_lookback_delta: Duration = Field(
+        default=parse_duration("5m"),
+        gt=0,
+        description="How far back an instant selector looks for a sample (--query.lookback-delta).",
+    )
+    query_rollups: bool = Field(
+        default=False,
+        description="Answer max/min/sum/count/avg_over_time from the 1m/1h rollups when range, "
+        "step and end are whole buckets (web/storage_tsdb.py says exactly when).",
+    )
 
     @field_validator("listen_address")
     @classmethod

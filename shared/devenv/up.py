@@ -42,6 +42,7 @@ log = get_logger(__name__)
 
 DEFAULT_NATS_PORT = 4222
 DEFAULT_DB_PORT = 55432
+DEFAULT_WEB_PORT = 9090
 DATABASE = "vigil"
 
 # The services `vigil up` runs, in start order: name, console script, and
@@ -49,6 +50,7 @@ DATABASE = "vigil"
 # the change that makes it run.
 SERVICES: list[tuple[str, str, dict[str, str]]] = [
     ("ingest", "vigil-ingest", {"VIGIL_INGEST__LISTEN_ADDRESS": "127.0.0.1:{port:9464}"}),
+    ("web", "vigil-web", {"VIGIL_VISUALIZATION__LISTEN_ADDRESS": "127.0.0.1:{web_port}"}),
     (
         "agent",
         "vigil-agent",
@@ -78,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_DB_PORT,
         help="local database port (0: any free port)",
+    )
+    p.add_argument(
+        "--web-port", type=int, default=DEFAULT_WEB_PORT, help="port of the HTTP API and UI"
     )
     p.add_argument(
         "--any-admin-port",
@@ -116,7 +121,13 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
                 ChildSpec(
                     name,
                     [str(bindir / script)],
-                    {**env, **{k: _fill(v, state, args.any_admin_port) for k, v in extra.items()}},
+                    {
+                        **env,
+                        **{
+                            k: _fill(v, state, args.any_admin_port, args.web_port)
+                            for k, v in extra.items()
+                        },
+                    },
                 )
                 for name, script, extra in SERVICES
             ]
@@ -130,7 +141,13 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
             f"license {info.timescaledb_license}, {'local' if db else 'external'})",
         ]
         for name, _script, extra in SERVICES:
-            admin = extra.get(f"VIGIL_{name.upper()}__LISTEN_ADDRESS")
+            if name == "web":
+                lines.append(
+                    f"{name:<12} http://127.0.0.1:{args.web_port}/  (Prometheus HTTP API: "
+                    "point Grafana's Prometheus data source here)"
+                )
+                continue
+            admin = next((v for k, v in extra.items() if k.endswith("__LISTEN_ADDRESS")), None)
             admin = None if admin is None or args.any_admin_port else _fill(admin, state, False)
             lines.append(
                 f"{name:<12} started" + (f" (metrics: http://{admin}/metrics)" if admin else "")
@@ -149,9 +166,9 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
         print("vigil stopped", flush=True)
 
 
-def _fill(template: str, state: Path, any_port: bool) -> str:
-    """Fill ``{state}`` and ``{port:N}`` (N, or 0 with ``--any-admin-port``) in an env value."""
-    out = template.replace("{state}", str(state))
+def _fill(template: str, state: Path, any_port: bool, web_port: int = DEFAULT_WEB_PORT) -> str:
+    """Fill ``{state}``, ``{web_port}`` and ``{port:N}`` (N, or 0 with ``--any-admin-port``)."""
+    out = template.replace("{state}", str(state)).replace("{web_port}", str(web_port))
     while "{port:" in out:
         start = out.index("{port:")
         end = out.index("}", start)

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from shared.devenv.procs import free_port
 from shared.devenv.rootfs import default_cache_dir, mounts_under
 from tests.fixtures.timescale import run_sync
 
@@ -34,6 +35,8 @@ def start_up(state: Path) -> subprocess.Popen[str]:
             "--db-port",
             "0",
             "--any-admin-port",
+            "--web-port",
+            str(free_port()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -94,6 +97,24 @@ async def samples_stored(url: str) -> bool:
     return False
 
 
+async def host_metrics_served(base: str) -> bool:
+    """This host's metrics, through the Prometheus HTTP API, as Grafana would ask."""
+    import asyncio
+
+    import httpx
+
+    async with httpx.AsyncClient(timeout=5) as client:
+        for _ in range(600):  # bounded: web answers once the agent's first cycle is stored
+            try:
+                r = await client.post(f"{base}/api/v1/query", data={"query": "node_load1"})
+                if r.status_code == 200 and r.json()["data"]["result"]:
+                    return True
+            except httpx.TransportError:
+                pass  # web not listening yet
+            await asyncio.sleep(0.1)
+    return False
+
+
 def descendants(pid: int) -> list[int]:
     try:
         return [p.pid for p in psutil.Process(pid).children(recursive=True)]
@@ -120,6 +141,9 @@ def test_up_starts_nats_and_timescaledb_then_stops_everything(tmp_path: Path) ->
                     "no agent batch reached VIGIL_METRICS"
                 )
                 assert run_sync(samples_stored(db_url.group(1))), "ingest stored no sample"
+                web = re.search(r"web\s+(http://127\.0\.0\.1:\d+)/", banner)
+                assert web, banner
+                assert run_sync(host_metrics_served(web.group(1))), "no host metric via the API"
             children = descendants(proc.pid)
             assert children, "nats-server and postgres run as children"
             proc.send_signal(signal.SIGINT)

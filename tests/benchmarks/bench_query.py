@@ -1,0 +1,310 @@
+"""Range-query latency: Vigil's HTTP API vs a real Prometheus on identical data.
+
+Loads the same synthetic data into a fresh TimescaleDB (plain SQL, the rows
+ingest would write; rollups built with ingest's own rollup SELECTs) and into
+Prometheus (``promtool tsdb create-blocks-from openmetrics``, then
+Debian's ``prometheus`` on 127.0.0.1), then times range queries through both
+HTTP APIs, median of ``--runs`` after one warm-up each:
+
+- ``q1h_100``:  ``rate(bench_total{hundred="yes"}[5m])``, 1 h at 15 s step, 100 series
+- ``q1h_1000``: ``rate(bench_total[5m])``, 1 h at 15 s step, 1,000 series
+- ``q30d_100``: ``max_over_time(bench_slow[1h])``, 30 days at 1 h step, 100 series
+  (Vigil with ``query_rollups`` on: served from ``samples_1h``)
+
+Data: ``bench_total`` samples every 15 s over the 2 h before the query end;
+``bench_slow`` every 5 min over 31 days. Both end 3 h before now (rollups are
+served only for data older than 2 h). The answers are compared too (same
+series count), so a fast wrong answer does not pass unnoticed.
+
+Last line:
+
+    RESULT q1h_100_ratio=<vigil/prom> q1h_1000_ratio=<vigil/prom> q30d_100_ratio=<vigil/prom>
+
+Usage: .venv/bin/python tests/benchmarks/bench_query.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from ingest.prepare import prepare_database  # noqa: E402
+from ingest.rollup.aggregates import COLUMNS, HOUR, MINUTE  # noqa: E402
+from ingest.seriesid import series_hash  # noqa: E402
+from shared.config.loader import load_config  # noqa: E402
+from shared.config.models import StorageConfig  # noqa: E402
+from shared.devenv.databases import create_database  # noqa: E402
+from shared.devenv.procs import free_port  # noqa: E402
+from shared.devenv.rootfs import default_cache_dir, ensure_rootfs  # noqa: E402
+from shared.devenv.timescale import LocalTimescale  # noqa: E402
+from web.app import App  # noqa: E402
+
+HOUR_MS = 3_600_000
+FAST_SERIES = 1000
+SLOW_SERIES = 100
+FAST_STEP_MS = 15_000
+SLOW_STEP_MS = 300_000
+SLOW_DAYS = 31
+
+
+def fast_labels(i: int) -> dict[str, str]:
+    return {
+        "host": f"node-{i // 10:03d}",
+        "cpu": str(i % 10),
+        "hundred": "yes" if i < 100 else "no",
+    }
+
+
+def slow_labels(i: int) -> dict[str, str]:
+    return {"host": f"node-{i:03d}"}
+
+
+def grids(end_ms: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    fast = np.arange(end_ms - 2 * HOUR_MS, end_ms + 1, FAST_STEP_MS, dtype=np.int64)
+    slow = np.arange(end_ms - SLOW_DAYS * 24 * HOUR_MS, end_ms + 1, SLOW_STEP_MS, dtype=np.int64)
+    return fast, slow
+
+
+def fast_value(i: int, k: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return (k * (i % 7 + 1)).astype(np.float64)  # counters, no resets
+
+
+def slow_value(i: int, k: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return np.sin(k / 50.0 + i) * 100 + i
+
+
+def write_openmetrics(path: Path, end_ms: int) -> None:
+    fast, slow = grids(end_ms)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("# TYPE bench counter\n")
+        for i in range(FAST_SERIES):
+            ls = ",".join(f'{k}="{v}"' for k, v in sorted(fast_labels(i).items()))
+            vals = fast_value(i, np.arange(len(fast)))
+            out.writelines(
+                f"bench_total{{{ls}}} {v!r} {t / 1000:.3f}\n"
+                for t, v in zip(fast.tolist(), vals.tolist(), strict=True)
+            )
+        out.write("# TYPE bench_slow gauge\n")
+        for i in range(SLOW_SERIES):
+            ls = ",".join(f'{k}="{v}"' for k, v in sorted(slow_labels(i).items()))
+            vals = slow_value(i, np.arange(len(slow)))
+            out.writelines(
+                f"bench_slow{{{ls}}} {v!r} {t / 1000:.3f}\n"
+                for t, v in zip(slow.tolist(), vals.tolist(), strict=True)
+            )
+        out.write("# EOF\n")
+
+
+async def load_vigil(url: str, end_ms: int) -> None:
+    await prepare_database(url, StorageConfig())
+    fast, slow = grids(end_ms)
+    conn = await asyncpg.connect(url)
+    try:
+        for metric, n, labels, grid, value in (
+            ("bench_total", FAST_SERIES, fast_labels, fast, fast_value),
+            ("bench_slow", SLOW_SERIES, slow_labels, slow, slow_value),
+        ):
+            for i in range(n):
+                ls = labels(i)
+                sid = await conn.fetchval(
+                    "INSERT INTO series (metric, labels, hash) VALUES ($1, $2::jsonb, $3) RETURNING id",
+                    metric,
+                    json.dumps(ls),
+                    series_hash(metric, ls),
+                )
+                await conn.execute(
+                    "INSERT INTO samples (time, series_id, value)"
+                    " SELECT to_timestamp(t / 1000.0), $1, v FROM unnest($2::int8[], $3::float8[]) AS u(t, v)",
+                    sid,
+                    grid.tolist(),
+                    value(i, np.arange(len(grid))).tolist(),
+                )
+        cols = ", ".join(COLUMNS)
+        await conn.execute(f"INSERT INTO samples_1m ({cols}) {MINUTE.query()}")
+        await conn.execute(f"INSERT INTO samples_1h ({cols}) {HOUR.query()}")
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+def post(base: str, path: str, params: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    body = urllib.parse.urlencode(params).encode()
+    req = urllib.request.Request(f"{base}{path}", data=body, method="POST")  # noqa: S310
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310 - loopback
+            raw = resp.read()
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+    elapsed = time.perf_counter() - started
+    answer: dict[str, Any] = json.loads(raw)
+    if answer.get("status") != "success":
+        raise SystemExit(f"{base}{path} {params}: {answer}")
+    return elapsed, answer
+
+
+def timed(base: str, params: dict[str, str], runs: int) -> tuple[float, int]:
+    post(base, "/api/v1/query_range", params)  # warm-up
+    times, count = [], 0
+    for _ in range(runs):
+        elapsed, answer = post(base, "/api/v1/query_range", params)
+        times.append(elapsed)
+        count = len(answer["data"]["result"])
+    return statistics.median(times), count
+
+
+class PromProcess:
+    def __init__(self, tsdb: Path, work: Path) -> None:
+        self.port = free_port()
+        config = work / "prometheus.yml"
+        config.write_text("global:\n  evaluation_interval: 1m\n", encoding="utf-8")
+        self.log = (work / "prometheus.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                "/usr/bin/prometheus",
+                f"--config.file={config}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--storage.tsdb.path={tsdb}",
+                "--storage.tsdb.retention.time=100y",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        for _ in range(1200):
+            if self.proc.poll() is not None:
+                raise SystemExit(f"prometheus exited: see {work / 'prometheus.log'}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/-/ready", timeout=2) as r:  # noqa: S310
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit("prometheus did not become ready")
+
+    def stop(self) -> None:
+        self.proc.terminate()  # this PID only
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+async def run_vigil(
+    db_url: str, work: Path, queries: dict[str, dict[str, str]], runs: int
+) -> dict[str, tuple[float, int]]:
+    cfg = work / "vigil.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "storage": {"database_url": db_url},
+                "visualization": {"listen_address": "127.0.0.1:0", "query_rollups": True},
+                "log": {"level": "warning", "format": "json"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    app = App(load_config(cfg, env={}))
+    await app.start()
+    try:
+        base = f"http://127.0.0.1:{app.port}"
+        out = {}
+        for name, params in queries.items():
+            out[name] = await asyncio.to_thread(timed, base, params, runs)
+        return out
+    finally:
+        await app.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if not Path("/usr/bin/prometheus").exists() or shutil.which("promtool") is None:
+        raise SystemExit("prometheus is not installed: run deploy/local/install-oracles.sh as root")
+    end_ms = (int(time.time() * 1000) // HOUR_MS - 3) * HOUR_MS
+    end_s = end_ms // 1000
+    queries = {
+        "q1h_100": {
+            "query": 'rate(bench_total{hundred="yes"}[5m])',
+            "start": str(end_s - 3600), "end": str(end_s), "step": "15",
+        },
+        "q1h_1000": {
+            "query": "rate(bench_total[5m])",
+            "start": str(end_s - 3600), "end": str(end_s), "step": "15",
+        },
+        "q30d_100": {
+            "query": "max_over_time(bench_slow[1h])",
+            "start": str(end_s - 30 * 86400), "end": str(end_s), "step": "3600",
+        },
+    }  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="bench-query-"))
+    try:
+        print(f"work folder: {work}")
+        om = work / "data.om"
+        write_openmetrics(om, end_ms)
+        tsdb = work / "prom"
+        started = time.perf_counter()
+        subprocess.run(
+            ["promtool", "tsdb", "create-blocks-from", "openmetrics",
+             "--max-block-duration=744h", str(om), str(tsdb)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        print(f"prometheus backfill: {time.perf_counter() - started:.1f}s")
+        with LocalTimescale(ensure_rootfs(default_cache_dir()), work / "pg", fast=True) as pg:
+            db_url = asyncio.run(create_database(pg.url, "bench_query"))
+            started = time.perf_counter()
+            asyncio.run(load_vigil(db_url, end_ms))
+            print(f"vigil load + rollups: {time.perf_counter() - started:.1f}s")
+            vigil = asyncio.run(run_vigil(db_url, work, queries, args.runs))
+        prom = PromProcess(tsdb, work)
+        try:
+            prometheus = {
+                name: timed(prom.base, params, args.runs) for name, params in queries.items()
+            }
+        finally:
+            prom.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ratios = {}
+    for name in queries:
+        (v, vn), (p, pn) = vigil[name], prometheus[name]
+        print(
+            f"{name}: vigil {v * 1000:.1f} ms ({vn} series)  prometheus {p * 1000:.1f} ms ({pn} series)"
+        )
+        if vn != pn:
+            print(f"  MISMATCH: {name} answered {vn} series in Vigil, {pn} in Prometheus")
+        ratios[name] = v / p
+    print(
+        "RESULT "
+        + " ".join(
+            f"{name}_ratio={ratios[name]:.2f}" for name in ("q1h_100", "q1h_1000", "q30d_100")
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
