@@ -10,6 +10,7 @@ One YAML file holds every section; each service reads the sections it needs::
     log:            level and format of every service's log
     agent:          the agent's host identity, batching, publishing and spool
     ingest:         ingest replicas' consumer and writer
+    notifier:       notifier replicas' admin port, name, URL guard, replay
 
 Durations are Prometheus durations (``"30s"``, ``"15d"``) or seconds.
 Secrets are ``SecretStr`` and may come from ``<field>_file``.
@@ -25,6 +26,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from shared.config.agent import AgentConfig
 from shared.config.base import Section, check_labels
 from shared.config.ingest import IngestConfig
+from shared.config.notifier import NotifierConfig
 from shared.duration import Duration, parse_duration
 from shared.wire import DecodeLimits, Names
 
@@ -392,6 +394,9 @@ class VigilConfig(Section):
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     agent: AgentConfig = Field(default_factory=AgentConfig, description="The agent's pipeline.")
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Ingest replicas.")
+    notifier: NotifierConfig = Field(
+        default_factory=NotifierConfig, description="Notifier replicas."
+    )
 
     @field_validator("collectors")
     @classmethod
