@@ -4,8 +4,9 @@
 buckets, starts watching the silences bucket, (re)creates this replica's
 durable consumer on the alerts stream starting ``replay`` seconds back (so a
 restart rebuilds its groups; the notification log keeps it from re-sending),
-binds the admin port (``/metrics``, ``/healthz``, ``/readyz``,
-``POST /-/reload``; ``admin_port`` says which) and returns.
+binds ``listen_address`` (Alertmanager API v2 from ``notifier.api`` beside
+``/metrics``, ``/healthz``, ``/readyz``, ``POST /-/reload``; ``admin_port``
+says which) and returns.
 
 Loops: the *consumer* decodes alert events into the alert store and the
 dispatcher and publishes each alert's status (active or suppressed, with the
@@ -42,6 +43,7 @@ from nats.js.kv import KeyValue
 from prometheus_client import CollectorRegistry
 
 from notifier.alerts import AlertStore, is_resolved
+from notifier.api import ApiServer
 from notifier.config import NotifierConfig, load_from
 from notifier.delivery import Attempt, RetryPolicy
 from notifier.group import Dispatcher, Flush
@@ -124,6 +126,9 @@ class App:
         self.admin = AdminServer(
             host=host, port=port, registry=self.registry, ready=self.ready, reloader=self.reloader
         )
+        self.updated: dict[str, datetime] = {}  # fingerprint -> last event (API's updatedAt)
+        # the Alertmanager API v2, with the admin endpoints mounted, on listen_address
+        self.api = ApiServer(self, self.admin, host=host, port=port, clock=clock)
         self.nflog = NotificationLog(None, self.settings.replica)
         self._nc: Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -182,7 +187,7 @@ class App:
 
     @property
     def admin_port(self) -> int:
-        return self.admin.port
+        return self.api.port
 
     def ready(self) -> bool:
         return self._consuming and self._silences_ready
@@ -204,12 +209,13 @@ class App:
             asyncio.create_task(self._consume(psub)),
             asyncio.create_task(self._tick_loop()),
         ]
-        await self.admin.start()
+        await self.api.attach(js, silences)
+        await self.api.start()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             self.reloader.install_sighup()
         log.info(
             "notifier started",
-            admin_port=self.admin.port,
+            admin_port=self.api.port,
             replica=self.settings.replica,
             config=self.config.source,
         )
@@ -254,7 +260,7 @@ class App:
             await integration.close()
         with contextlib.suppress(Exception):
             self.reloader.remove_sighup()
-        await self.admin.stop()
+        await self.api.stop()
         if self._nc is not None:
             # acks and results are already written; flush them out and close. (drain()
             # would wait out its 30 s timeout on the KV watcher's ordered consumer)
@@ -331,6 +337,7 @@ class App:
                 continue
             self.metrics.alerts_received.labels(event.status).inc()
             merged, version = self.store.put(event, now)
+            self.updated[merged.fingerprint] = now
             self.dispatcher.process(merged, version, now)
             accepted.append(merged)
             await msg.ack()
@@ -384,7 +391,8 @@ class App:
             task.add_done_callback(self._flushes.discard)
         if time.monotonic() - last_gc > GC_EVERY_S:
             last_gc = time.monotonic()
-            self.store.gc(now, RESOLVED_KEEP)
+            for fp in self.store.gc(now, RESOLVED_KEEP):
+                self.updated.pop(fp, None)
             self._inhibit_dirty = True
         if not self._flushes and self._retired:
             retired, self._retired = self._retired, []

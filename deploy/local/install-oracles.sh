@@ -18,6 +18,7 @@ ORACLES=(
   "prometheus-node-exporter:/usr/bin/prometheus-node-exporter"
   "prometheus-blackbox-exporter:/usr/bin/prometheus-blackbox-exporter"
   "prometheus:/usr/bin/prometheus"
+  "prometheus-alertmanager:/usr/bin/prometheus-alertmanager"
 )
 POLICY=/usr/sbin/policy-rc.d
 
