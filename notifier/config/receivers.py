@@ -280,5 +280,17 @@ class Receiver(AMModel):
         return out
 
 
-DELIVERABLE: frozenset[str] = frozenset({"webhook"})
+DELIVERABLE: frozenset[str] = frozenset(
+    {
+        "webhook",
+        "slack",
+        "mattermost",
+        "discord",
+        "msteamsv2",
+        "telegram",
+        "pagerduty",
+        "opsgenie",
+        "email",
+    }
+)
 """Integration types (without ``_configs``) this build delivers to."""

@@ -279,20 +279,23 @@ async def test_registry_builds_webhooks_and_marks_other_types_unsupported() -> N
                     "name": "r",
                     "webhook_configs": [{"url": "http://127.0.0.1:1/"}],
                     "slack_configs": [{}],
+                    "pushover_configs": [{"user_key": "u", "token": "t"}],
                 },
                 {"name": "empty"},
             ],
         }
     )
     built = build_receivers(cfg.am, _ctx())
-    assert [i.kind for i in built["r"]] == ["webhook", "slack"]
+    assert [i.kind for i in built["r"]] == ["webhook", "slack", "pushover"]
     assert built["empty"] == []
     wh = built["r"][0]
     assert isinstance(wh, WebhookIntegration)
     assert wh.cfg.http_config is not None
     assert not wh.cfg.http_config.follow_redirects
+    slack = built["r"][1]
+    assert slack.cfg.api_url.get_secret_value() == "https://hooks.slack.com/x"  # type: ignore[attr-defined]  # from global
     with pytest.raises(PermanentError, match="not implemented"):
-        await built["r"][1].notify(_notification())
+        await built["r"][2].notify(_notification())
 
 
 async def test_redirects_to_refused_addresses_are_refused(hook: HookServer) -> None:
