@@ -10,7 +10,8 @@ in-flight requests finish and closes the pool.
 Own endpoints on the same port: ``/metrics``, ``/healthz``, ``/readyz``
 (the database answers ``SELECT 1``) and ``POST /-/reload`` (also SIGHUP when
 ``sighup=True``, as ``vigil-web`` runs it): query limits and rollup use are
-re-read; the listen address and database URL need a restart.
+re-read; the listen address and database URL need a restart. The UI
+(``/``, ``/assets/``, ``/api/vigil/dashboards``) is :mod:`web.ui`.
 
 Tests may pass ``engine`` (any object with the engine's ``instant``/``range``)
 and ``storage`` to run the HTTP layer over something else.
@@ -44,6 +45,7 @@ from shared.errors import VigilError
 from shared.log import get_logger
 from shared.promql.engine import Engine
 from shared.promql.storage import Storage
+from web import ui
 from web.api import ApiState, QueryEngine, build_router
 from web.storage_tsdb import TimescaleStorage
 
@@ -152,6 +154,7 @@ class App:
     def _build(self) -> FastAPI:
         api = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None)
         api.include_router(build_router(self.state))
+        api.include_router(ui.build_router(lambda: self.loaded))
         metrics = self.metrics
 
         @api.middleware("http")
