@@ -9,6 +9,9 @@ Modules, pure ones first:
 - ``alerter.state``: the pending -> firing -> resolved machine of one alerting rule
   (``for``, ``keep_firing_for``, resend, ``ALERTS``/``ALERTS_FOR_STATE``), serialisable;
 - ``alerter.events``: ``AlertEvent`` and its replica-stable ``Nats-Msg-Id``;
+- ``alerter.group``: one group's rules evaluated in order at one instant;
+- ``alerter.window``: the selected series in numpy windows, a PromQL ``Storage``;
+- ``alerter.app``: the service (stream in, evaluation, events and KV state out);
 - ``alerter.cli``: ``vigil rules check FILE...``.
 
 Errors: ``alerter.errors``.

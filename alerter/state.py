@@ -83,6 +83,9 @@ class Alert:
     last_sent_at_ms: int | None = None
     valid_until_ms: int | None = None
     keep_firing_since_ms: int | None = None
+    resolve_sent: bool = False
+    """The resolution was sent (Prometheus compares ``ResolvedAt`` with ``LastSentAt``;
+    a flag also holds when a re-evaluation at the same instant resolves the alert)."""
     fingerprint: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -93,9 +96,7 @@ class Alert:
         """Prometheus' ``Alert.needsSending``."""
         if self.state is AlertState.PENDING:
             return False
-        if self.resolved_at_ms is not None and (
-            self.last_sent_at_ms is None or self.resolved_at_ms > self.last_sent_at_ms
-        ):
+        if self.resolved_at_ms is not None and not self.resolve_sent:
             return True
         if self.last_sent_at_ms is None:
             return True
@@ -113,6 +114,7 @@ class Alert:
             "last_sent_at_ms": self.last_sent_at_ms,
             "valid_until_ms": self.valid_until_ms,
             "keep_firing_since_ms": self.keep_firing_since_ms,
+            "resolve_sent": self.resolve_sent,
         }
 
     @classmethod
@@ -132,7 +134,14 @@ class Alert:
             last_sent_at_ms=opt("last_sent_at_ms"),
             valid_until_ms=opt("valid_until_ms"),
             keep_firing_since_ms=opt("keep_firing_since_ms"),
+            resolve_sent=bool(data.get("resolve_sent", _resolve_was_sent(data))),
         )
+
+
+def _resolve_was_sent(data: Mapping[str, Any]) -> bool:
+    """For states saved before ``resolve_sent``: Prometheus' time comparison."""
+    resolved, sent = data.get("resolved_at_ms"), data.get("last_sent_at_ms")
+    return resolved is not None and sent is not None and int(resolved) <= int(sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +281,7 @@ class AlertingRuleState:
             )
             resolved_at = alert.resolved_at_ms
             fired_at = alert.fired_at_ms
+            alert.resolve_sent = resolved_at is not None
             out.append(
                 Send(
                     alert=snapshot,

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from shared.config.agent import AgentConfig
+from shared.config.alerter import AlerterConfig
 from shared.config.base import Section, check_labels
 from shared.config.ingest import IngestConfig
 from shared.config.notifier import NotifierConfig
@@ -397,6 +398,7 @@ class VigilConfig(Section):
     notifier: NotifierConfig = Field(
         default_factory=NotifierConfig, description="Notifier replicas."
     )
+    alerter: AlerterConfig = Field(default_factory=AlerterConfig, description="Alerter replicas.")
 
     @field_validator("collectors")
     @classmethod

@@ -50,6 +50,7 @@ DATABASE = "vigil"
 # the change that makes it run.
 SERVICES: list[tuple[str, str, dict[str, str]]] = [
     ("ingest", "vigil-ingest", {"VIGIL_INGEST__LISTEN_ADDRESS": "127.0.0.1:{port:9464}"}),
+    ("alerter", "vigil-alerter", {"VIGIL_ALERTER__LISTEN_ADDRESS": "127.0.0.1:{port:9094}"}),
     ("notifier", "vigil-notifier", {"VIGIL_NOTIFIER__LISTEN_ADDRESS": "127.0.0.1:{port:9093}"}),
     ("web", "vigil-web", {"VIGIL_VISUALIZATION__LISTEN_ADDRESS": "127.0.0.1:{web_port}"}),
     (

@@ -260,3 +260,26 @@ def test_restore_rejects_unknown_versions() -> None:
 def test_recording_rules_have_no_alert_state() -> None:
     with pytest.raises(ValueError, match="BUG"):
         AlertingRuleState(Rule(kind="record", name="x", expr="up"))
+
+
+def test_resolution_at_the_instant_it_fired_is_still_sent_once() -> None:
+    s = AlertingRuleState(rule())
+    s.eval([A], T0)
+    assert [x.status for x in s.sends(T0, MIN, MIN)] == ["firing"]
+    s.eval([], T0)  # re-evaluated at the same instant with newer data: resolved
+    assert [x.status for x in s.sends(T0, MIN, MIN)] == ["resolved"]
+    assert s.sends(T0, MIN, MIN) == []
+
+
+def test_state_saved_before_resolve_sent_existed_restores_it_from_times() -> None:
+    s = AlertingRuleState(rule())
+    s.eval([A], T0)
+    s.sends(T0, MIN, MIN)
+    s.eval([], T0 + MIN)
+    s.sends(T0 + MIN, MIN, MIN)
+    saved = s.to_dict()
+    for alert in saved["alerts"]:
+        del alert["resolve_sent"]
+    again = AlertingRuleState(rule())
+    again.restore(saved)
+    assert again.sends(T0 + MIN + 1, MIN, MIN) == []

@@ -1,0 +1,638 @@
+"""The alerter service: the metrics stream in, rule evaluation, alert events out.
+
+``App.start()`` connects to NATS, provisions the contract, loads the rule files,
+restores each group's alert state from KV ``alert_state`` and the known agents
+from KV ``agents``, subscribes to ``<prefix>.metrics.*`` with an ordered
+(ephemeral) JetStream consumer that starts ``now - longest window`` back (capped by
+``alerter.max_replay``), so the windows warm up by replay, and binds the admin port
+(``/metrics``, ``/healthz``, ``/readyz``, ``POST /-/reload``; ``admin_port``).
+
+Evaluation:
+
+- A batch is decoded (a bad one is counted and skipped), its host taken from the
+  subject (label ``host`` set from it, as ingest does) and each sample stored when
+  a rule selects its series (``alerter.window``). Every group one of whose
+  selectors matches a series of the batch is marked due at the batch's newest
+  timestamp rounded up to ``alerter.eval_resolution``; after ``alerter.debounce``
+  the due groups are evaluated at that data time (never earlier than their last
+  evaluation). The rounding makes replicas agree: one that took two batches of
+  the same second in one debounce evaluates at the same instant as one that took
+  them apart, so their events (``startsAt``, ``Nats-Msg-Id``) are identical.
+- Each group is also evaluated at wall-clock multiples of its interval
+  (``evaluation_interval`` or the group's ``interval``) if nothing evaluated it
+  since: that is what notices silence (``up == 0``, ``absent``).
+- Nothing is evaluated until the replay has caught up with the stream, and a group
+  waits until the stream covers its longest window (range + offset + lookback), so
+  a restart does not fire ``absent`` or ``up == 0`` on an empty window.
+- ``up{host}`` is synthesised at every evaluation for every known agent: 1 when the
+  host's newest batch is at most ``alerter.up_timeout`` older than the evaluation
+  time, else 0. Known agents are those seen on the stream and those in KV
+  ``agents`` (host token -> first/last seen, written at most every
+  ``agents_write_interval`` per host), so a host that went silent before a restart
+  still gets ``up == 0``.
+- Alert sends become ``AlertEvent``s on ``<prefix>.alerts.<group>`` with the
+  contract's ``Nats-Msg-Id`` (``alerter.events``): replicas publish one stream.
+- ``ALERTS``, ``ALERTS_FOR_STATE`` and recording-rule results are published as one
+  batch per evaluation on ``<prefix>.metrics.<alerter.self_host>`` (agent id
+  ``alerter-<group hash>``, sequence = evaluation time, so replicas dedup). Ingest
+  sets ``host`` from the subject, so a result's own ``host`` label is renamed
+  ``exported_host`` (Prometheus' ``honor_labels: false`` rule). The alerter skips
+  its own subject when consuming: it already holds what it wrote.
+- After an evaluation that changed a group's state, the state is saved to KV
+  ``alert_state`` (key: the group key as a host token), with the notifier's latest
+  ``<prefix>.alertstatus`` for the group's alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+from prometheus_client import CollectorRegistry
+
+from alerter.events import build_event, event_msg_id
+from alerter.group import GroupEvaluator, engine_query
+from alerter.metrics import AlerterMetrics
+from alerter.rules import load_files
+from alerter.rules.model import RuleGroup
+from alerter.window import Selector, WindowStore, _Window, selectors_of
+from shared import hosttoken
+from shared.admin import AdminServer
+from shared.bus.connect import connect
+from shared.bus.provision import provision
+from shared.codec import decode_batch, decode_message, encode_batch, encode_message
+from shared.config.loader import LoadedConfig
+from shared.config.reload import Reloader
+from shared.errors import ConfigError, DecodeError
+from shared.log import get_logger
+from shared.promql.engine import Engine
+from shared.wire import AlertStatus, MetricBatch, Names, SeriesDesc, fingerprint
+
+log = get_logger(__name__)
+
+LOOKBACK_MS = 300_000
+GC_EVERY_S = 10.0
+_ROUTE_CACHE_MAX = 1_000_000
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class _Group:
+    rules: RuleGroup
+    evaluator: GroupEvaluator
+    selectors: list[Selector]
+    history_ms: int
+    kv_key: str
+    agent_id: str
+    not_before_ms: int = 0
+    last_eval_ms: int = 0
+    due_ms: int | None = None
+    saved: str = ""
+    failing: set[str] = field(default_factory=set)
+    fingerprints: set[str] = field(default_factory=set)
+
+
+class App:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], int] = _wall_ms,
+    ) -> None:
+        self.loaded = loaded
+        self.registry = registry or CollectorRegistry()
+        self.metrics = AlerterMetrics(self.registry)
+        self.names = Names(loaded.config.nats.prefix)
+        self.clock = clock
+        self.settings = loaded.config.alerter
+        self.reloader = Reloader(loaded, self._apply, registry=self.registry)
+        host, port = _split_address(self.settings.listen_address)
+        self.admin = AdminServer(
+            host=host, port=port, registry=self.registry, ready=self.ready, reloader=self.reloader
+        )
+        self.store = WindowStore([], max_series=self.settings.max_series)
+        # computed when scraped, so they are current however long since the last gc
+        self.metrics.series.set_function(lambda: self.store.series_count)
+        self.metrics.samples.set_function(lambda: self.store.sample_count)
+        self.metrics.bytes.set_function(lambda: self.store.nbytes)
+        self.metrics.refused.set_function(lambda: self.store.refused_series)
+        self.engine = Engine(self.store, lookback_ms=LOOKBACK_MS)
+        self.groups: list[_Group] = []
+        self.hosts: dict[str, list[int]] = {}
+        """host -> [first seen ms, last seen ms (data time), last KV write (wall ms)]."""
+        self.statuses: dict[str, dict[str, Any]] = {}
+        self._route: dict[tuple[Any, ...], tuple[_Window | None, tuple[int, ...]]] = {}
+        self._up_wanted: dict[str, _Window | None] = {}
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._kv_state: KeyValue | None = None
+        self._kv_agents: KeyValue | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._caught_up = False
+        self._catch_up_seq = 0
+        self._covered_from_ms = 0
+        self._lock = asyncio.Lock()
+        self._last_gc = time.monotonic()
+        self._install(self._load_groups(loaded), previous=None)
+
+    # ------------------------------------------------------------------ rules
+
+    @staticmethod
+    def _load_groups(loaded: LoadedConfig) -> list[RuleGroup]:
+        from alerter.errors import RuleFileError
+
+        try:
+            return load_files(loaded.config.alerting.rule_files, loaded.base_dir)
+        except RuleFileError as exc:
+            raise ConfigError(str(exc), [("alerting.rule_files", p) for p in exc.problems]) from exc
+
+    def _install(self, rule_groups: list[RuleGroup], previous: list[_Group] | None) -> None:
+        alerting = self.loaded.config.alerting
+        old = {g.rules.key: g for g in previous or []}
+        held: dict[tuple[Any, ...], int] = {}
+        for pg in previous or []:
+            for sel in pg.selectors:
+                held[sel.matchers] = max(held.get(sel.matchers, 0), sel.history_ms)
+        now = self.clock()
+        groups: list[_Group] = []
+        every: list[Selector] = []
+        for rg in rule_groups:
+            sels = [s for r in rg.rules for s in selectors_of(r.expr, lookback_ms=LOOKBACK_MS)]
+            every += sels
+            evaluator = GroupEvaluator(
+                rg,
+                default_interval_s=alerting.evaluation_interval,
+                resend_delay_s=alerting.resend_delay,
+                external_labels=alerting.external_labels,
+                external_url=alerting.external_url,
+            )
+            digest = hashlib.sha256(rg.key.encode()).hexdigest()[:16]
+            g = _Group(
+                rules=rg,
+                evaluator=evaluator,
+                selectors=sels,
+                history_ms=max((s.history_ms for s in sels), default=0),
+                kv_key=hosttoken.encode(rg.key),
+                agent_id=f"alerter-{digest}",
+            )
+            prev = old.get(rg.key)
+            if prev is not None:
+                evaluator.restore(prev.evaluator.to_dict())
+                g.last_eval_ms, g.saved, g.fingerprints = (
+                    prev.last_eval_ms,
+                    prev.saved,
+                    prev.fingerprints,
+                )
+            if previous is not None and not all(
+                held.get(s.matchers, -1) >= s.history_ms for s in sels
+            ):
+                # a selector the old rules did not hold (as long): its window starts empty
+                g.not_before_ms = now + g.history_ms
+            groups.append(g)
+        self.groups = groups
+        self.store.set_selectors(every)
+        self._route.clear()
+        self._up_wanted.clear()
+
+    async def _apply(self, new: LoadedConfig) -> None:
+        rule_groups = self._load_groups(new)  # raises: the Reloader keeps the old rules
+        async with self._lock:
+            self.loaded = new
+            self._install(rule_groups, previous=self.groups)
+        log.info("rules loaded", groups=len(self.groups))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def admin_port(self) -> int:
+        return self.admin.port
+
+    def ready(self) -> bool:
+        return self._caught_up
+
+    def _window_ms(self) -> int:
+        longest = max((g.history_ms for g in self.groups), default=LOOKBACK_MS)
+        return min(longest, round(self.settings.max_replay * 1000))
+
+    async def start(self) -> None:
+        cfg = self.loaded.config
+        self._nc = await connect(
+            cfg.nats, name="vigil-alerter", base_dir=self.loaded.base_dir, wait=30
+        )
+        js = self._js = self._nc.jetstream()
+        await provision(js, cfg.nats)
+        self._kv_state = await js.key_value(self.names.kv_alert_state)
+        self._kv_agents = await js.key_value(self.names.kv_agents)
+        await self._restore_state()
+        await self._restore_agents()
+
+        now = self.clock()
+        replay_from = now - self._window_ms()
+        self._covered_from_ms = await self._history_start(js, replay_from)
+        sub = await js.subscribe(
+            self.names.metrics_wildcard,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_TIME,
+                opt_start_time=datetime.fromtimestamp(replay_from / 1000, UTC),
+            ),
+        )
+        info = await sub.consumer_info()
+        if not info.num_pending:
+            self._set_caught_up()
+        else:
+            delivered = info.delivered.stream_seq if info.delivered else 0
+            self._catch_up_seq = (delivered or 0) + info.num_pending
+        status_sub = await self._nc.subscribe(self.names.alertstatus, cb=self._on_status)
+        self._tasks = [
+            asyncio.create_task(self._consume(sub)),
+            asyncio.create_task(self._eval_loop()),
+        ]
+        self._status_sub = status_sub
+        await self.admin.start()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            self.reloader.install_sighup()
+        log.info(
+            "alerter started",
+            admin_port=self.admin.port,
+            groups=len(self.groups),
+            replay_s=round((now - replay_from) / 1000, 3),
+        )
+
+    async def stop(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            self.reloader.remove_sighup()
+        await self.admin.stop()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=2)
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+        log.info("alerter stopped")
+
+    async def _history_start(self, js: JetStreamContext, replay_from: int) -> int:
+        """Where the stream's history starts, 0 when it covers all since ``replay_from``.
+
+        A stream that never lost a message (first sequence 1) holds all there was;
+        otherwise its first message's time is where the data begins.
+        """
+        state = (await js.stream_info(self.names.stream_metrics)).state
+        if state.first_seq <= 1 or state.messages == 0:
+            return 0
+        try:
+            first = await js.get_msg(self.names.stream_metrics, seq=state.first_seq)
+        except Exception:  # noqa: BLE001 - removed meanwhile: the next one is newer still
+            return self.clock()
+        if first.time is None:
+            return 0
+        first_ms = int(first.time.timestamp() * 1000)
+        return 0 if first_ms <= replay_from else first_ms
+
+    def _set_caught_up(self) -> None:
+        if not self._caught_up:
+            self._caught_up = True
+            self.metrics.warm.set(1)
+            log.info("replay caught up, evaluating")
+            for g in self.groups:
+                g.due_ms = max(g.due_ms or 0, self._round_up(self.clock()))
+            self._wake.set()
+
+    # ------------------------------------------------------------------ restore
+
+    async def _restore_state(self) -> None:
+        kv = self._kv_state
+        if kv is None:
+            return
+        for g in self.groups:
+            try:
+                entry = await kv.get(g.kv_key)
+            except (KeyNotFoundError, NotFoundError):
+                continue
+            if not entry.value:
+                continue
+            try:
+                doc = json.loads(entry.value)
+                g.evaluator.restore(doc)
+                g.last_eval_ms = int(doc.get("eval_ms", 0))
+                self.statuses.update(doc.get("statuses") or {})
+                g.saved = json.dumps(g.evaluator.to_dict(), sort_keys=True)
+            except Exception as exc:  # noqa: BLE001 - a bad saved state must not stop the start
+                log.warning(
+                    "cannot restore alert state, starting empty", group=g.rules.key, error=str(exc)
+                )
+
+    async def _restore_agents(self) -> None:
+        kv = self._kv_agents
+        if kv is None:
+            return
+        try:
+            keys = await kv.keys()
+        except Exception:  # noqa: BLE001 - nats-py raises NoKeysError on an empty bucket
+            return
+        for key in keys:
+            try:
+                entry = await kv.get(key)
+                doc = json.loads(entry.value or b"{}")
+                host = hosttoken.decode(key)
+                self.hosts[host] = [int(doc["first_seen_ms"]), int(doc["last_seen_ms"]), 0]
+            except Exception as exc:  # noqa: BLE001 - one bad entry is skipped
+                log.warning("cannot read agent entry, skipping it", key=key, error=str(exc))
+
+    # ------------------------------------------------------------------ input
+
+    async def _on_status(self, msg: Msg) -> None:
+        try:
+            status = decode_message(msg.data, AlertStatus)
+        except (DecodeError, ValueError):
+            return
+        self.statuses[status.fingerprint] = status.model_dump(mode="json", by_alias=True)
+
+    async def _consume(self, sub: Any) -> None:
+        own = self.names.metrics(self.settings.self_host)
+        async for msg in sub.messages:
+            try:
+                if msg.subject != own:
+                    self.ingest(msg.subject, msg.data)
+            except Exception as exc:  # noqa: BLE001 - whatever arrives, keep consuming
+                self.metrics.batches_invalid.labels("malformed").inc()
+                log.warning(
+                    "cannot use batch, skipping it",
+                    subject=msg.subject[:200],
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
+            if not self._caught_up:
+                meta = msg.metadata
+                if meta.num_pending == 0 or meta.sequence.stream >= self._catch_up_seq:
+                    self._set_caught_up()
+
+    def ingest(self, subject: str, data: bytes) -> None:
+        """Decode one batch, store the samples rules select, mark the groups it feeds due."""
+        try:
+            host = self.names.host_from_metrics_subject(subject)
+            batch = decode_batch(data, limits=self.loaded.config.nats.limits, now_ms=self.clock())
+        except DecodeError as exc:
+            self.metrics.batches_invalid.labels(exc.reason or "malformed").inc()
+            log.warning(
+                "cannot decode batch, skipping it", subject=subject[:200], error=str(exc)[:300]
+            )
+            return
+        self.metrics.batches.inc()
+        if not len(batch):
+            return
+        store = self.store
+        routes = [self._route_of(host, desc) for desc in batch.series]
+        newest = max(batch.timestamps_ms)
+        now = self.clock()
+        due: set[int] = set()
+        for pos, ts, value in zip(
+            batch.series_index, batch.timestamps_ms, batch.values, strict=True
+        ):
+            win, groups = routes[pos]
+            if win is not None:
+                store.append(win, ts, value, now)
+                due.update(groups)
+        self._seen(host, newest)
+        for i in due:
+            g = self.groups[i]
+            g.due_ms = max(g.due_ms or 0, self._round_up(newest))
+        if due and self._caught_up:
+            self._wake.set()
+
+    def _route_of(self, host: str, desc: SeriesDesc) -> tuple[_Window | None, tuple[int, ...]]:
+        key = (host, desc.name, tuple(desc.labels.items()))
+        hit = self._route.get(key)
+        if hit is not None:
+            return hit
+        labels = {**desc.labels, "host": host, "__name__": desc.name}
+        if not self.store.wanted(labels):
+            route: tuple[_Window | None, tuple[int, ...]] = (None, ())
+        else:
+            groups = tuple(
+                i for i, g in enumerate(self.groups) if any(s.matches(labels) for s in g.selectors)
+            )
+            route = (self.store.window(labels), groups)
+        if len(self._route) >= _ROUTE_CACHE_MAX:
+            self._route.clear()
+        self._route[key] = route
+        return route
+
+    def _round_up(self, t_ms: int) -> int:
+        res = max(1, round(self.settings.eval_resolution * 1000))
+        return -(-t_ms // res) * res
+
+    def _seen(self, host: str, data_ms: int) -> None:
+        entry = self.hosts.get(host)
+        if entry is None:
+            entry = self.hosts[host] = [data_ms, data_ms, 0]
+        entry[1] = max(entry[1], data_ms)
+        wall = self.clock()
+        if (
+            self._kv_agents is not None
+            and wall - entry[2] >= self.settings.agents_write_interval * 1000
+        ):
+            entry[2] = wall
+            doc = {"host": host, "first_seen_ms": entry[0], "last_seen_ms": entry[1]}
+            self._spawn(self._kv_put(self._kv_agents, hosttoken.encode(host), doc, "agents"))
+
+    # ------------------------------------------------------------------ evaluation
+
+    async def _eval_loop(self) -> None:
+        debounce = self.settings.debounce
+        while not self._stopping.is_set():
+            timeout = max(0.0, (self._next_tick_ms() - self.clock()) / 1000)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            if self._wake.is_set() and debounce > 0:
+                await asyncio.sleep(debounce)
+            self._wake.clear()
+            try:
+                await self.evaluate_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop must keep running
+                log.error("BUG: cannot evaluate rules", error=repr(exc))
+                await asyncio.sleep(1.0)
+            if time.monotonic() - self._last_gc >= GC_EVERY_S:
+                self._gc()
+
+    def _next_tick_ms(self) -> int:
+        now = self.clock()
+        ticks = [now - now % g.evaluator.interval_ms + g.evaluator.interval_ms for g in self.groups]
+        return min(ticks, default=now + 1000)
+
+    async def evaluate_due(self) -> None:
+        """Evaluate every group that a batch made due, or whose tick has come."""
+        if not self._caught_up:
+            return
+        now = self.clock()
+        async with self._lock:
+            for g in self.groups:
+                tick = now - now % g.evaluator.interval_ms
+                at: int | None = None
+                if g.due_ms is not None:
+                    at = g.due_ms
+                elif g.last_eval_ms < tick:
+                    at = tick
+                g.due_ms = None
+                if at is None:
+                    continue
+                at = max(at, g.last_eval_ms)
+                if not self._warm(g, now):
+                    continue
+                await self._evaluate(g, at)
+
+    def _warm(self, g: _Group, now_ms: int) -> bool:
+        return now_ms >= g.not_before_ms and now_ms - g.history_ms >= self._covered_from_ms
+
+    def _synthesize_up(self, at_ms: int) -> None:
+        timeout_ms = round(self.settings.up_timeout * 1000)
+        for host, (_first, last, _w) in self.hosts.items():
+            if host in self._up_wanted:
+                win = self._up_wanted[host]
+            else:
+                labels = {"__name__": "up", "host": host, "instance": host, "job": "vigil-agent"}
+                win = self.store.window(labels) if self.store.wanted(labels) else None
+                self._up_wanted[host] = win
+            if win is not None:
+                value = 1.0 if at_ms - last <= timeout_ms else 0.0
+                self.store.append(win, at_ms, value, at_ms)
+
+    async def _evaluate(self, g: _Group, at_ms: int) -> None:
+        self._synthesize_up(at_ms)
+        started = time.perf_counter()
+        query = engine_query(self.engine)
+        result = await g.evaluator.evaluate(at_ms, query, self.store)
+        self.metrics.eval_seconds.labels(g.rules.name).observe(time.perf_counter() - started)
+        g.last_eval_ms = at_ms
+        self._log_errors(g, result.errors)
+        alerting = self.loaded.config.alerting
+        for rule, send in result.sends:
+            event = build_event(
+                send,
+                rule.expr,
+                external_url=alerting.external_url,
+                external_labels=alerting.external_labels,
+            )
+            g.fingerprints.add(event.fingerprint)
+            msg_id = event_msg_id(event, at_ms, g.evaluator.interval_ms)
+            await self._publish(
+                self.names.alerts(g.rules.name), encode_message(event), msg_id, "event"
+            )
+            self.metrics.events.labels(event.status).inc()
+        if result.written:
+            self._spawn(self._publish_series(g, at_ms, result.written))
+        state = g.evaluator.to_dict()
+        saved = json.dumps(state, sort_keys=True)
+        if saved != g.saved and self._kv_state is not None:
+            g.saved = saved
+            statuses = {fp: self.statuses[fp] for fp in g.fingerprints if fp in self.statuses}
+            doc = {**state, "eval_ms": at_ms, "statuses": statuses}
+            await self._kv_put(self._kv_state, g.kv_key, doc, "state")
+
+    def _log_errors(self, g: _Group, errors: dict[str, str]) -> None:
+        for name, error in errors.items():
+            self.metrics.eval_failures.labels(g.rules.name).inc()
+            if name not in g.failing:
+                log.warning("cannot evaluate rule", group=g.rules.name, rule=name, error=error)
+        for name in g.failing - errors.keys():
+            log.info("rule evaluates again", group=g.rules.name, rule=name)
+        g.failing = set(errors)
+
+    async def _publish(self, subject: str, payload: bytes, msg_id: str, what: str) -> None:
+        if self._js is None:
+            return
+        try:
+            await self._js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+        except Exception as exc:  # noqa: BLE001 - counted; the resend repairs a lost event
+            self.metrics.publish_errors.labels(what).inc()
+            log.warning("cannot publish", subject=subject, error=str(exc) or type(exc).__name__)
+
+    async def _publish_series(self, g: _Group, at_ms: int, written: list[Any]) -> None:
+        series: list[SeriesDesc] = []
+        index: dict[tuple[tuple[str, str], ...], int] = {}
+        idx: array[int] = array("I")
+        ts: array[int] = array("q")
+        vals: array[float] = array("d")
+        for sample in written:
+            labels = {k: v for k, v in sample.labels.items() if k != "__name__"}
+            if "host" in labels:
+                labels["exported_host"] = labels.pop("host")
+            key = (*sorted(labels.items()), ("__name__", sample.labels["__name__"]))
+            pos = index.get(key)
+            if pos is None:
+                pos = index[key] = len(series)
+                series.append(SeriesDesc(sample.labels["__name__"], labels))
+            idx.append(pos)
+            ts.append(sample.t_ms)
+            vals.append(sample.value)
+        batch = MetricBatch(g.agent_id, at_ms, series, idx, ts, vals)
+        await self._publish(
+            self.names.metrics(self.settings.self_host), encode_batch(batch), batch.msg_id, "series"
+        )
+
+    async def _kv_put(self, kv: KeyValue, key: str, doc: dict[str, Any], what: str) -> None:
+        try:
+            await kv.put(key, json.dumps(doc, sort_keys=True).encode())
+        except Exception as exc:  # noqa: BLE001 - counted; the next change writes again
+            self.metrics.publish_errors.labels(what).inc()
+            log.warning("cannot write KV", key=key, error=str(exc) or type(exc).__name__)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _gc(self) -> None:
+        self.store.gc(self.clock())
+        self._route.clear()
+        self._up_wanted.clear()
+        self._last_gc = time.monotonic()
+        external = self.loaded.config.alerting.external_labels
+        for g in self.groups:  # statuses are keyed by event fingerprints (external labels in)
+            g.fingerprints = {
+                fingerprint(
+                    {**{k: v for k, v in external.items() if not a.labels.get(k)}, **a.labels}
+                )
+                for s in g.evaluator.states.values()
+                for a in s.active.values()
+            }
+        keep = {fp for g in self.groups for fp in g.fingerprints}
+        self.statuses = {fp: s for fp, s in self.statuses.items() if fp in keep}

@@ -1,0 +1,59 @@
+"""The ``alerter`` section: the alerter process' own settings.
+
+Rules, evaluation interval, external URL and labels and resend delay are in
+``alerting``; this section is about the process: its admin port, memory cap,
+warm-up and ``up`` synthesis.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.config.base import Section
+from shared.duration import Duration, parse_duration
+
+
+class AlerterConfig(Section):
+    """One alerter replica (replicas side by side publish one event stream)."""
+
+    listen_address: str = Field(
+        default="127.0.0.1:9094",
+        description="host:port of /metrics, /healthz, /readyz and /-/reload (port 0: any).",
+    )
+    max_series: int = Field(
+        default=100_000,
+        ge=1,
+        description="Cap on series held in the rule windows; new series past it are refused "
+        "and counted in vigil_alerter_series_refused_total.",
+    )
+    max_replay: Duration = Field(
+        default=parse_duration("6h"),
+        description="Longest history replayed from the metrics stream at start-up; rules whose "
+        "window is longer are evaluated with what the stream and this cap allow.",
+    )
+    debounce: Duration = Field(
+        default=parse_duration("25ms"),
+        description="How long a group waits after a batch carrying one of its series before "
+        "evaluating, so batches arriving together cause one evaluation.",
+    )
+    eval_resolution: Duration = Field(
+        default=parse_duration("1s"),
+        description="Data-driven evaluations happen at the batch's newest timestamp rounded up to "
+        "a multiple of this, so replicas that group batches differently still evaluate at the "
+        "same instants and publish identical events; 1ms evaluates at the exact data time.",
+    )
+    up_timeout: Duration = Field(
+        default=parse_duration("30s"),
+        description="A known agent is up (up=1) while its last batch is newer than this, "
+        "else down (up=0); default three times the default collector interval.",
+    )
+    agents_write_interval: Duration = Field(
+        default=parse_duration("30s"),
+        description="At most one write per host of its last-seen time to the agents KV bucket.",
+    )
+    self_host: str = Field(
+        default="vigil-alerter",
+        description="Host token of the subject the alerter publishes ALERTS, ALERTS_FOR_STATE and "
+        "recording-rule results on (<prefix>.metrics.<self_host>); ingest sets host=<self_host> "
+        "on them, so a result's own host label travels as exported_host.",
+    )
