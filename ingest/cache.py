@@ -15,7 +15,7 @@ Not thread-safe; one per process, used from the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -44,6 +44,30 @@ class SeriesCache(Generic[K]):
             return None
         self.hits += 1
         self._store(key, found)
+        return found
+
+    def get_many(self, keys: Sequence[K]) -> list[int | None]:
+        """``get`` of each key, in order: one C-level pass over ``hot`` when all are hot.
+
+        Counts and promotes exactly as ``get`` would key by key; a caller can
+        tell that some key missed from ``misses`` going up.
+        """
+        found = list(map(self._hot.get, keys))
+        if None not in found:
+            self.hits += len(found)
+            return found
+        missed = 0
+        for pos, sid in enumerate(found):
+            if sid is None:
+                key = keys[pos]
+                cold = self._cold.pop(key, None)
+                if cold is None:
+                    missed += 1
+                    continue
+                self._store(key, cold)
+                found[pos] = cold
+        self.hits += len(found) - missed
+        self.misses += missed
         return found
 
     def put(self, key: K, series_id: int) -> None:

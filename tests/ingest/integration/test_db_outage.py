@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,7 +39,7 @@ async def test_database_cut_during_load_loses_nothing(
         for seq in range(5):
             await publish(js, "h", make_batch("a", seq))
 
-        async def stored(n: int) -> Callable[[], object]:
+        async def stored(n: int) -> Callable[[], Awaitable[bool]]:
             async def check() -> bool:
                 return (await audit(fresh_db))[0] == n
 

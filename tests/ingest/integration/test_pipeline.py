@@ -124,7 +124,9 @@ async def test_history_streams_and_alert_status_are_recorded(
 
     names = Names()
     now = datetime.now(UTC)
-    event = AlertEvent(labels={"alertname": "Down"}, startsAt=now, endsAt=now, status="firing")
+    event = AlertEvent.model_validate(
+        {"labels": {"alertname": "Down"}, "startsAt": now, "endsAt": now, "status": "firing"}
+    )
     result = NotificationResult(
         receiver="team", integration="webhook", integration_index=0, group_key="{}", firing=1,
         resolved=0, outcome="success", attempt=1, duration_seconds=0.1, at=now,
