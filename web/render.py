@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -100,13 +99,36 @@ class _Timestamps:
         return found
 
 
-def _points(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64], stamps: _Timestamps) -> str:
-    if len(ts) == 0:
-        return ""
-    return (
-        "".join(chain.from_iterable(zip(stamps.prefixes(ts), format_values(vs), strict=True)))
-        + '"]'
-    )
+def _matrix(result: Result) -> str:
+    """All series' points in one ``str.join``: timestamps as cached prefixes per grid,
+    values formatted once for the whole matrix (``format_values``), interleaved by
+    slice assignment rather than per point."""
+    series = result.matrix
+    if not series:
+        return "[]"
+    sizes = [len(s.values) for s in series]
+    values = np.concatenate([np.asarray(s.values, dtype=np.float64) for s in series])
+    texts = format_values(values)
+    stamps = _Timestamps()
+    parts: list[str] = []
+    at = 0
+    head = '[{"metric":'
+    for s, n in zip(series, sizes, strict=True):
+        parts.append(head)
+        parts.append(_labels(s.labels))
+        head = ']},{"metric":'
+        if n == 0:
+            parts.append(',"values":[')
+            continue
+        parts.append(',"values":[')
+        seg: list[str] = [""] * (2 * n)
+        seg[0::2] = stamps.prefixes(s.timestamps_ms)
+        seg[1::2] = texts[at : at + n]
+        parts += seg
+        parts.append('"]')
+        at += n
+    parts.append("]}]")
+    return "".join(parts)
 
 
 def render_result(result: Result) -> str:
@@ -118,12 +140,7 @@ def render_result(result: Result) -> str:
         )
         body = f"[{items}]"
     elif result.kind == "matrix":
-        stamps = _Timestamps()
-        items = ",".join(
-            f'{{"metric":{_labels(s.labels)},"values":[{_points(s.timestamps_ms, s.values, stamps)}]}}'
-            for s in result.matrix
-        )
-        body = f"[{items}]"
+        body = _matrix(result)
     elif result.kind == "scalar":
         t, v = result.scalar if result.scalar is not None else (0, math.nan)
         body = f'[{format_timestamp(t)},"{format_value(v)}"]'

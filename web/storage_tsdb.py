@@ -28,23 +28,29 @@ Series selection
       ``!=``; in a regex it is ``bad_data``.
 
 Samples
-    One query for all selected series (``series_id = ANY($1)``, time range,
-    ordered by series and time; split in up to ``parallel`` queries on as many
-    pooled connections when more than ``parallel_min_series`` series are
-    selected, so several PostgreSQL backends work at once), read with ``COPY ... TO STDOUT (FORMAT
-    binary)`` and decoded with one ``numpy.frombuffer``: values stay bit for
-    bit (NaN payloads and the staleness marker survive) and no Python object is
-    made per sample. A series with no sample in the range is not returned.
+    One query for all selected series (``series_id = ANY('{...}'::int8[])``,
+    time range, ordered by series and time; split in up to ``parallel``
+    queries on as many pooled connections when more than
+    ``parallel_min_series`` series are selected, so several PostgreSQL
+    backends work at once; a small selection runs on the connection that
+    found the series), read with ``COPY ... TO STDOUT (FORMAT binary)`` and
+    decoded with one ``numpy.frombuffer``: values stay bit for bit (NaN
+    payloads and the staleness marker survive) and no Python object is made
+    per sample. A series with no sample in the range is not returned. The
+    COPY's ids and bounds are literals made here from integers (never from a
+    request): asyncpg would otherwise spend two round trips per COPY to
+    inline bind parameters (a PREPARE and a quoting SELECT).
 
 Rollups (``samples_1m``, ``samples_1h``)
     Off unless ``rollups=True`` (``visualization.query_rollups``). With it,
     ``select`` answers from a rollup only when every condition holds, and
     from raw samples otherwise:
 
-    - ``hints.func`` is ``max_over_time``, ``min_over_time`` or
-      ``sum_over_time`` — the functions whose answer over per-bucket
-      aggregates equals their answer over the samples, so the engine needs no
-      rollup awareness (it reads the points as samples);
+    - ``hints.func`` is in ``rollup_funcs``: by default ``max_over_time``,
+      ``min_over_time`` and ``sum_over_time`` (``DEFAULT_ROLLUP_FUNCS``);
+      ``ALL_ROLLUP_FUNCS`` adds ``count_over_time``, ``avg_over_time``,
+      ``rate`` and ``increase``, which a caller must ask for (the app does
+      not yet: no config field);
     - ``hints.range_ms`` and ``hints.step_ms`` (0 for an instant query) are
       multiples of the bucket width, and so is the selection's ``end_ms``:
       every window the engine evaluates is then a whole number of buckets;
@@ -53,20 +59,25 @@ Rollups (``samples_1m``, ``samples_1h``)
 
     The hour table is used when range and step are whole hours, else the
     minute table. The answer is one point per bucket: timestamp = bucket start
-    + width - 1 ms (the last instant the bucket covers), value = the
-    ``max``/``min``/``sum`` column, ``Series.rollup`` = ``"<table>.<column>"``.
+    + width - 1 ms (the last instant the bucket covers), ``values`` = the
+    first of the function's columns (``ROLLUP_COLUMNS``: ``max``, ``min``,
+    ``sum``, ``count``, ``sum``+``count``, ``increase``+``first``+``last``+
+    ``count``), ``Series.extra`` = the others by name, ``Series.rollup`` =
+    ``"<table>.<col>+<col>..."``. The engine reads them with
+    ``shared.promql.rollupfuncs`` (which says what each function computes).
 
     Where the answer can differ from raw data: a bucket covers
     ``[start, start + width)`` while Prometheus 2.x's window is
     ``[t - range, t]``, so a sample lying exactly on a window edge is counted
     once in the other window; rollups leave NaN out (a raw ``max_over_time``
     over NaN values can answer NaN); data that arrived after the last refresh
-    and older than ``rollup_fresh_ms`` is missing. That is why rollups are
-    opt-in and the oracle suite runs with them off. Not served from rollups
-    yet: ``count_over_time``/``avg_over_time`` (the engine would count buckets,
-    not samples; it does not read ``Series.extra``), ``rate``/``increase``
-    (need the reset-adjusted ``increase`` with boundary steps and
-    extrapolation), everything else.
+    and older than ``rollup_fresh_ms`` is missing. ``rate``/``increase``
+    estimate Prometheus' extrapolation from sample counts (bucket tables keep
+    no sample times): exact for regular scrapes covering the window, within
+    about 2 % with seconds of jitter (``tests/web/test_storage_rollups.py``),
+    further off for series that start or stop inside a window. That is why
+    rollups are opt-in, rate rollups doubly so, and the oracle suite runs
+    with them off.
 
 Errors: every driver failure is translated into
 ``shared.promql.errors.StorageFailure`` (``BadData`` for an invalid regex).
@@ -95,22 +106,36 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PG_EPOCH_MS = 946_684_800_000
 """PostgreSQL's binary timestamps count microseconds from 2000-01-01."""
 
-# One COPY binary row of (bigint, timestamptz, float8): a field count (int16),
-# then per field a length (int32) and 8 bytes.
-_ROW = np.dtype(
-    [
-        ("n", ">i2"),
-        ("l1", ">i4"),
-        ("sid", ">i8"),
-        ("l2", ">i4"),
-        ("t", ">i8"),
-        ("l3", ">i4"),
-        ("v", ">f8"),
-    ]
-)
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
-_ROLLUP_FUNCS = {"max_over_time": "max", "min_over_time": "min", "sum_over_time": "sum"}
+ROLLUP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "max_over_time": ("max",),
+    "min_over_time": ("min",),
+    "sum_over_time": ("sum",),
+    "count_over_time": ("count",),
+    "avg_over_time": ("sum", "count"),
+    "increase": ("increase", "first", "last", "count"),
+    "rate": ("increase", "first", "last", "count"),
+}
+"""The rollup columns that answer each function (the first one becomes ``Series.values``,
+the others ``Series.extra``); the engine's ``shared.promql.rollupfuncs`` reads them."""
+DEFAULT_ROLLUP_FUNCS = frozenset({"max_over_time", "min_over_time", "sum_over_time"})
+"""Served from rollups when ``rollups`` is on: exact up to the bucket edges."""
+ALL_ROLLUP_FUNCS = frozenset(ROLLUP_COLUMNS)
+"""Also ``count``/``avg_over_time`` (exact up to the bucket edges) and ``rate``/
+``increase`` (Prometheus' extrapolation estimated from counts: see the module docstring)."""
+
+
+def _row_dtype(columns: int) -> np.dtype[Any]:
+    """One COPY binary row of (bigint, timestamptz, float8 x columns): a field count
+    (int16), then per field a length (int32) and 8 bytes."""
+    fields = [("n", ">i2"), ("l1", ">i4"), ("sid", ">i8"), ("l2", ">i4"), ("t", ">i8")]
+    for j in range(columns):
+        fields += [(f"l{j + 3}", ">i4"), (f"v{j}", ">f8")]
+    return np.dtype(fields)
+
+
+_ROWS = {k: _row_dtype(k) for k in (1, 2, 4)}
 _MINUTE_MS = 60_000
 _HOUR_MS = 3_600_000
 _RE2_FLAGS = re.compile(r"^\(\?([imsU]+)\)")
@@ -190,12 +215,14 @@ def _split(
     labels: dict[int, dict[str, str]],
     rollup: str | None,
     width_ms: int,
+    columns: tuple[str, ...] = ("value",),
 ) -> list[Series]:
     if len(rows) == 0:
         return []
     sids = rows["sid"].astype(np.int64)
     ts = rows["t"].astype(np.int64) // 1000 + _PG_EPOCH_MS + (width_ms - 1 if rollup else 0)
-    vs = rows["v"].astype(np.float64)
+    vs = rows["v0"].astype(np.float64)
+    extra = {c: rows[f"v{j}"].astype(np.float64) for j, c in enumerate(columns) if j}
     cuts = np.flatnonzero(np.diff(sids)) + 1
     starts = np.concatenate(([0], cuts))
     ends = np.concatenate((cuts, [len(sids)]))
@@ -203,8 +230,26 @@ def _split(
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         s = Series(labels=dict(labels[int(sids[a])]), timestamps_ms=ts[a:b], values=vs[a:b])
         s.rollup = rollup
+        s.extra = {c: v[a:b] for c, v in extra.items()}
         out.append(s)
     return out
+
+
+def _timestamp_literal(ms: int) -> str:
+    """A ``timestamptz`` literal for epoch milliseconds, exact (ISO 8601, UTC)."""
+    return f"'{ms_to_datetime(int(ms)).isoformat()}'::timestamptz"
+
+
+async def _copy(conn: asyncpg.Connection, statement: str, ids: list[int]) -> bytes:
+    """Run ``statement`` (its ``{ids}`` replaced by an int8 array literal) as a binary COPY."""
+    chunks: list[bytes] = []
+
+    async def sink(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    literal = "'{" + ",".join(str(int(i)) for i in ids) + "}'::int8[]"
+    await conn.copy_from_query(statement.format(ids=literal), output=sink, format="binary")
+    return b"".join(chunks)
 
 
 class TimescaleStorage:
@@ -219,10 +264,16 @@ class TimescaleStorage:
         clock_ms: Any = None,
         parallel: int = 4,
         parallel_min_series: int = 128,
+        rollup_funcs: frozenset[str] = DEFAULT_ROLLUP_FUNCS,
     ) -> None:
         self._pool = pool
         self.rollups = rollups
         self.rollup_fresh_ms = rollup_fresh_ms
+        unknown = set(rollup_funcs) - ALL_ROLLUP_FUNCS
+        if unknown:
+            raise ValueError(f"cannot serve {sorted(unknown)} from rollups: not supported")
+        self.rollup_funcs = frozenset(rollup_funcs)
+        """Functions that rollups may answer (when ``rollups`` is on)."""
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.parallel = parallel
         self.parallel_min_series = parallel_min_series
@@ -244,77 +295,84 @@ class TimescaleStorage:
         try:
             async with self._pool.acquire() as conn:
                 found = await conn.fetch(query, *sql.params)
-            if not found:
-                return []
-            labels: dict[int, dict[str, str]] = {}
-            for sid, metric, raw in found:
-                ls = json.loads(raw)
-                ls[NAME] = metric
-                labels[sid] = ls
-            ids = list(labels)
-            plan = self._rollup_plan(hints, end_ms)
-            if plan is None:
-                self.served["raw"] += 1
-                statement = (
-                    "SELECT series_id, time, value FROM samples"
-                    " WHERE series_id = ANY($1::int8[]) AND time >= $2 AND time <= $3"
-                    " ORDER BY series_id, time"
+                if not found:
+                    return []
+                labels: dict[int, dict[str, str]] = {}
+                for sid, metric, raw in found:
+                    ls = json.loads(raw)
+                    ls[NAME] = metric
+                    labels[sid] = ls
+                ids = list(labels)
+                statement, rollup, width_ms, columns = self._samples_statement(
+                    hints, start_ms, end_ms
                 )
-                rollup, width_ms = None, 0
-            else:
-                table, column, width_ms = plan
-                rollup = f"{table}.{column}"
-                self.served[rollup] += 1
-                # table and column come from the fixed allow-list _ROLLUP_FUNCS, never from
-                # a request. The buckets whose point (bucket + width - 1 ms) is in the range:
-                statement = (
-                    f"SELECT series_id, bucket, {column}::float8 FROM {table}"  # noqa: S608 - fixed identifiers
-                    " WHERE series_id = ANY($1::int8[]) AND bucket >= $2 AND bucket <= $3"
-                    " ORDER BY series_id, bucket"
+                # Large selections: several COPYs at once, each on its own connection (one
+                # PostgreSQL backend each); ids are sorted, so the parts stay in series order.
+                # A small one reuses this connection: one acquire, no second pool reset.
+                parts = max(1, min(self.parallel, len(ids) // self.parallel_min_series))
+                if parts == 1:
+                    blobs = [await _copy(conn, statement, ids)]
+            if parts > 1:
+                size = -(-len(ids) // parts)
+                blobs = await asyncio.gather(
+                    *(self._copy(statement, ids[i : i + size]) for i in range(0, len(ids), size))
                 )
-                start_ms, end_ms = start_ms - width_ms + 1, end_ms - width_ms + 1
-            # Large selections: several COPYs at once, each on its own connection (one
-            # PostgreSQL backend each); ids are sorted, so the parts stay in series order.
-            parts = max(1, min(self.parallel, len(ids) // self.parallel_min_series))
-            size = -(-len(ids) // parts)
-            blobs = await asyncio.gather(
-                *(
-                    self._copy(statement, ids[i : i + size], start_ms, end_ms)
-                    for i in range(0, len(ids), size)
-                )
-            )
         except asyncpg.InvalidRegularExpressionError as exc:
             raise BadData(f"cannot select series: invalid regular expression: {exc}") from exc
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StorageFailure(f"cannot select series: {exc}") from exc
         out: list[Series] = []
         for blob in blobs:
-            out += _split(_decode_copy(blob, _ROW), labels, rollup, width_ms)
+            rows = _decode_copy(blob, _ROWS[len(columns)])
+            out += _split(rows, labels, rollup, width_ms, columns)
         return out
 
-    async def _copy(self, statement: str, ids: list[int], start_ms: int, end_ms: int) -> bytes:
-        chunks: list[bytes] = []
+    def _samples_statement(
+        self, hints: SelectHints | None, start_ms: int, end_ms: int
+    ) -> tuple[str, str | None, int, tuple[str, ...]]:
+        """The COPY's SELECT (``{ids}`` marks the series ids), the rollup, its width, columns.
 
-        async def sink(chunk: bytes) -> None:
-            chunks.append(chunk)
-
-        async with self._pool.acquire() as conn:
-            await conn.copy_from_query(
-                statement,
-                ids,
-                ms_to_datetime(start_ms),
-                ms_to_datetime(end_ms),
-                output=sink,
-                format="binary",
+        The bounds are inlined as literals made here from integers (never from a
+        request's text), so the COPY needs no bind parameters: asyncpg would otherwise
+        spend two extra round trips per COPY to quote them.
+        """
+        plan = self._rollup_plan(hints, end_ms)
+        if plan is None:
+            self.served["raw"] += 1
+            lo, hi = _timestamp_literal(start_ms), _timestamp_literal(end_ms)
+            statement = (
+                "SELECT series_id, time, value FROM samples"  # noqa: S608 - integer literals only
+                f" WHERE series_id = ANY({{ids}}) AND time >= {lo} AND time <= {hi}"
+                " ORDER BY series_id, time"
             )
-        return b"".join(chunks)
+            return statement, None, 0, ("value",)
+        table, columns, width_ms = plan
+        rollup = f"{table}.{'+'.join(columns)}"
+        self.served[rollup] += 1
+        # table and columns come from the fixed allow-list ROLLUP_COLUMNS, never from a
+        # request. The buckets whose point (bucket + width - 1 ms) is in the range:
+        selected = ", ".join(f'"{c}"::float8' for c in columns)
+        lo = _timestamp_literal(start_ms - width_ms + 1)
+        hi = _timestamp_literal(end_ms - width_ms + 1)
+        statement = (
+            f"SELECT series_id, bucket, {selected} FROM {table}"  # noqa: S608 - fixed identifiers, integer literals
+            f" WHERE series_id = ANY({{ids}}) AND bucket >= {lo} AND bucket <= {hi}"
+            " ORDER BY series_id, bucket"
+        )
+        return statement, rollup, width_ms, columns
 
-    def _rollup_plan(self, hints: SelectHints | None, end_ms: int) -> tuple[str, str, int] | None:
-        if not self.rollups or hints is None or hints.func not in _ROLLUP_FUNCS:
+    async def _copy(self, statement: str, ids: list[int]) -> bytes:
+        async with self._pool.acquire() as conn:
+            return await _copy(conn, statement, ids)
+
+    def _rollup_plan(
+        self, hints: SelectHints | None, end_ms: int
+    ) -> tuple[str, tuple[str, ...], int] | None:
+        if not self.rollups or hints is None or hints.func not in self.rollup_funcs:
             return None
         if hints.range_ms <= 0 or end_ms > self._clock_ms() - self.rollup_fresh_ms:
             return None
-        column = _ROLLUP_FUNCS[hints.func]
+        column = ROLLUP_COLUMNS[hints.func]
         for table, width in (("samples_1h", _HOUR_MS), ("samples_1m", _MINUTE_MS)):
             if hints.range_ms % width == 0 and hints.step_ms % width == 0 and end_ms % width == 0:
                 return table, column, width

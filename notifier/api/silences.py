@@ -55,8 +55,9 @@ from shared.wire import Matcher, Names, Silence, SilenceEvent
 
 log = get_logger(__name__)
 
-CAS_ATTEMPTS = 20
+CAS_ATTEMPTS = 40
 CAS_BACKOFF_S = 0.005
+CAS_BACKOFF_MAX_S = 0.2
 RETENTION = timedelta(hours=120)
 """How long an expired silence stays listed (Alertmanager's ``--data.retention`` default)."""
 GC_EVERY_S = 600.0
@@ -279,13 +280,13 @@ class SilenceStore:
 
     async def set(self, posted: PostableSilence) -> str:
         """Create or change a silence; its id (a new one when it had to be replaced)."""
-        for _ in range(CAS_ATTEMPTS):
+        for attempt in range(CAS_ATTEMPTS):
             now = ms(self.clock())
             new = check(posted, now)
             try:
                 return await self._set_once(new, now)
             except _Conflict:
-                await _backoff()
+                await _backoff(attempt)
         raise ApiError(f"cannot store silence {posted.id}: it kept changing meanwhile")
 
     async def _set_once(self, new: Silence, now: datetime) -> str:
@@ -307,20 +308,22 @@ class SilenceStore:
         return created.id
 
     async def expire(self, silence_id: str) -> None:
-        for _ in range(CAS_ATTEMPTS):
+        for attempt in range(CAS_ATTEMPTS):
             old, rev = await self._read(silence_id)
             try:
                 await self._write(expired(old, ms(self.clock())), rev, "expired")
             except _Conflict:
-                await _backoff()
+                await _backoff(attempt)
             else:
                 return
         raise ApiError(f"cannot expire silence {silence_id}: it kept changing meanwhile")
 
 
-async def _backoff() -> None:
-    """A short random pause, so writers racing for one silence do not collide in step."""
-    await asyncio.sleep(random.uniform(0, CAS_BACKOFF_S))  # noqa: S311 - jitter, not crypto
+async def _backoff(attempt: int) -> None:
+    """A random pause growing with the attempts, so racing writers spread out instead of
+    colliding in step (many writers on a loaded machine would otherwise exhaust the tries)."""
+    cap = min(CAS_BACKOFF_MAX_S, CAS_BACKOFF_S * 2**attempt)
+    await asyncio.sleep(random.uniform(0, cap))  # noqa: S311 - jitter, not crypto
 
 
 class _Conflict(Exception):

@@ -9,7 +9,9 @@ Entry points: ``shared.promql.engine.Engine`` (``instant``/``range``) and
     values.py       Scalar / Vector (series x steps + presence mask) / Matrix / String
     evaluator.py    tree walk over a whole step grid; selectors, subqueries, limits
     selectors.py    lookback, staleness markers, range windows
+    packed.py       a range vector's samples in flat arrays; windows of all series at once
     rangefuncs.py   rate family (Prometheus' extrapolatedRate), *_over_time, deriv ...
+    rollupfuncs.py  *_over_time, rate, increase over rollup buckets (Matrix.rollup)
     functions.py    function dispatch, math, absent, scalar/vector, sort, clamp ...
     labelfuncs.py   label_replace, label_join
     timefuncs.py    minute, hour, day_of_week ... (UTC)

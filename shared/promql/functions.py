@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from shared.promql import rangefuncs as rf
+from shared.promql import rollupfuncs
 from shared.promql.errors import BadData
 from shared.promql.evaluator import Evaluator
 from shared.promql.histograms import histogram_quantile
@@ -32,7 +33,7 @@ from shared.promql.values import (
     drop_name,
 )
 
-_RANGE: dict[str, Callable[..., tuple[F64, np.ndarray]]] = {
+_PACKED: dict[str, rf.PackedFn] = {
     "rate": rf.extrapolated_rate(is_counter=True, is_rate=True),
     "increase": rf.extrapolated_rate(is_counter=True, is_rate=False),
     "delta": rf.extrapolated_rate(is_counter=False, is_rate=False),
@@ -45,12 +46,16 @@ _RANGE: dict[str, Callable[..., tuple[F64, np.ndarray]]] = {
     "last_over_time": rf.last_over_time,
     "first_over_time": rf.first_over_time,
     "ts_of_last_over_time": rf.ts_of_last_over_time,
-    "ts_of_max_over_time": rf.over_time(rf.ts_of_extreme(largest=True)),
-    "ts_of_min_over_time": rf.over_time(rf.ts_of_extreme(largest=False)),
     "present_over_time": rf.present_over_time,
     "avg_over_time": rf.avg_over_time,
     "min_over_time": rf.extreme_over_time(largest=False),
     "max_over_time": rf.extreme_over_time(largest=True),
+}
+"""Range functions computed for all series at once."""
+
+_RANGE: dict[str, Callable[..., tuple[F64, np.ndarray]]] = {
+    "ts_of_max_over_time": rf.over_time(rf.ts_of_extreme(largest=True)),
+    "ts_of_min_over_time": rf.over_time(rf.ts_of_extreme(largest=False)),
     "stddev_over_time": rf.over_time(lambda _t, v: math.sqrt(rf.variance(v))),
     "stdvar_over_time": rf.over_time(lambda _t, v: rf.variance(v)),
     "mad_over_time": rf.over_time(lambda _t, v: rf.mad(v)),
@@ -108,13 +113,18 @@ def _unparen(node: Any) -> Any:
 async def call(ev: Evaluator, node: Any, ts: I64) -> Value:
     name: str = node.func.name
     args = list(node.args)
-    if name in _RANGE:
+    if name in _PACKED or name in _RANGE:
         ev.ctx.hints_func.append(name)
         try:
             m = await ev.eval_matrix(args[0], ts)
         finally:
             ev.ctx.hints_func.pop()
         keep = name in ("last_over_time", "first_over_time")
+        if m.rollup is not None:
+            return rf.apply_packed(m, rollupfuncs.function(name, m))
+        packed = _PACKED.get(name)
+        if packed is not None:
+            return rf.apply_packed(m, packed, keep_name=keep)
         return rf.apply(m, _RANGE[name], keep_name=keep)
     if name in _MATH:
         return _map(await ev.eval_vector(args[0], ts), _MATH[name])

@@ -1,8 +1,12 @@
 """Functions of a range vector: the rate family and the ``*_over_time`` family.
 
 Each function maps a window of raw samples to one value per step; windows are the
-half-open index ranges ``[lo, hi)`` that ``Matrix.windows`` finds with ``searchsorted``,
-so most functions are computed for every step of a series at once from cumulative sums.
+half-open index ranges ``[lo, hi)`` found with ``searchsorted``. The common functions
+(the rate family, ``resets``/``changes``, ``sum``/``avg``/``count``/``min``/``max``/
+``last``/``first``/``present_over_time``) are ``PackedFn``s: one call computes every
+series and step from the packed samples (``shared.promql.packed``) with window sums,
+sparse tables and gathers. The others (quantiles, deviations, ``deriv`` ...) run per
+series and window through ``apply``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from shared.promql.values import F64, I64, Matrix, RangeSeries, Vector, drop_name
+from shared.promql.packed import Packed, window_reduce, window_sum
+from shared.promql.values import F64, I64, Bools, Matrix, RangeSeries, Vector, drop_name
 
 WindowFn = Callable[[I64, F64], float]
 
@@ -27,6 +32,11 @@ def _per_window(s: RangeSeries, lo: I64, hi: I64, fn: WindowFn, min_len: int = 1
 
 def _cumsum0(x: F64) -> F64:
     return np.concatenate(([0.0], np.cumsum(x)))
+
+
+PackedFn = Callable[[Packed, I64, I64, Matrix], tuple[F64, Bools]]
+"""A range function over all series at once: (packed samples, lo, hi, matrix) -> (values,
+present), where ``lo``/``hi``/values/present are ``series x steps``."""
 
 
 def apply(
@@ -52,75 +62,106 @@ def apply(
     return Vector(labels, np.vstack(values), np.vstack(present)).compact()
 
 
-def extrapolated_rate(is_counter: bool, is_rate: bool) -> Callable[..., tuple[F64, np.ndarray]]:
+def apply_packed(m: Matrix, fn: PackedFn, *, keep_name: bool = False) -> Vector:
+    """Run ``fn`` once over the packed samples of every series and every step."""
+    steps = len(m.ends)
+    if not m.series:
+        return Vector.empty(steps)
+    p = m.packed()
+    lo, hi = p.windows(m.ends, m.range_ms)
+    with np.errstate(all="ignore"):  # NaN and Inf are values: IEEE results are the answer
+        v, ok = fn(p, lo, hi, m)
+    rows = np.flatnonzero(ok.any(axis=1)).tolist()
+    if not rows:
+        return Vector.empty(steps)
+    labels = [
+        dict(m.series[i].labels) if keep_name else drop_name(m.series[i].labels) for i in rows
+    ]
+    if len(rows) == len(m.series):
+        return Vector(labels, v, ok).compact()
+    return Vector(labels, v[rows], ok[rows]).compact()
+
+
+def extrapolated_rate(is_counter: bool, is_rate: bool) -> PackedFn:
     """Prometheus' ``extrapolatedRate`` (2.x) for ``rate``, ``increase`` and ``delta``."""
 
-    def fn(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
+    def fn(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
         ok = hi - lo >= 2
         if not ok.any():
-            return np.zeros(len(lo)), ok
+            return np.zeros(lo.shape), ok
         first, last = np.where(ok, lo, 0), np.where(ok, hi - 1, 0)
-        vs, ts = s.values, s.timestamps
+        vs, ts = p.values, p.timestamps
         result = vs[last] - vs[first]
         if is_counter:
-            prev = np.concatenate(([0.0], vs[:-1]))
-            with np.errstate(invalid="ignore"):
-                corr = np.where(vs < prev, prev, 0.0)
-            if np.isfinite(corr).all():
-                cum = np.cumsum(corr)
-                result = result + cum[last] - cum[first]
-            else:
-                for j in np.nonzero(ok)[0]:
-                    result[j] += corr[first[j] + 1 : last[j] + 1].sum()
-        range_start = (m.ends - m.range_ms).astype(np.float64)
-        range_end = m.ends.astype(np.float64)
+            result = result + _reset_correction(vs, p.offsets, first, last, ok)
+        range_start = (m.ends - m.range_ms).astype(np.float64)[None, :]
+        range_end = m.ends.astype(np.float64)[None, :]
         t_first, t_last = ts[first].astype(np.float64), ts[last].astype(np.float64)
         to_start = (t_first - range_start) / 1000
         to_end = (range_end - t_last) / 1000
         sampled = (t_last - t_first) / 1000
         count = (hi - lo).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            avg = sampled / np.maximum(count - 1, 1)
-            if is_counter:
-                clamp = (result > 0) & (vs[first] >= 0)
-                to_zero = sampled * (vs[first] / result)
-                to_start = np.where(clamp & (to_zero < to_start), to_zero, to_start)
-            threshold = avg * 1.1
-            interval = sampled.copy()
-            interval += np.where(to_start < threshold, to_start, avg / 2)
-            interval += np.where(to_end < threshold, to_end, avg / 2)
-            factor = interval / sampled  # one factor, as Prometheus: same rounding
-            if is_rate:
-                factor = factor / (m.range_ms / 1000)
+        avg = sampled / np.maximum(count - 1, 1)
+        if is_counter:
+            clamp = (result > 0) & (vs[first] >= 0)
+            to_zero = sampled * (vs[first] / result)
+            to_start = np.where(clamp & (to_zero < to_start), to_zero, to_start)
+        threshold = avg * 1.1
+        interval = sampled.copy()
+        interval += np.where(to_start < threshold, to_start, avg / 2)
+        interval += np.where(to_end < threshold, to_end, avg / 2)
+        factor = interval / sampled  # one factor, as Prometheus: same rounding
+        if is_rate:
+            factor = factor / (m.range_ms / 1000)
         return result * factor, ok
 
     return fn
 
 
-def instant_value(is_rate: bool) -> Callable[..., tuple[F64, np.ndarray]]:
+def _reset_correction(vs: F64, offsets: I64, first: I64, last: I64, ok: Bools) -> F64:
+    """Sum of the values before each counter reset in ``(first, last]`` (per window).
+
+    A reset at ``i`` (``vs[i] < vs[i - 1]``) adds ``vs[i - 1]``, as Prometheus does
+    sample by sample. A series' first sample is never a reset of the one before it
+    (another series), so its entry is zero; the sums run inside each window, never
+    across series.
+    """
+    prev = np.concatenate(([0.0], vs[:-1]))
+    with np.errstate(invalid="ignore"):
+        corr = np.where(vs < prev, prev, 0.0)
+    starts = offsets[:-1]
+    corr[starts[starts < len(vs)]] = 0.0
+    if not corr.any():
+        return np.zeros(first.shape)
+    return window_sum(corr, first + 1, last + 1, ok)
+
+
+def instant_value(is_rate: bool) -> PackedFn:
     """``irate``/``idelta``: from the last two samples of the window."""
 
-    def fn(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
+    def fn(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
         ok = hi - lo >= 2
         last, prev = np.where(ok, hi - 1, 0), np.where(ok, hi - 2, 0)
-        vl, vp = s.values[last], s.values[prev]
-        dt = (s.timestamps[last] - s.timestamps[prev]).astype(np.float64)
+        if len(p.values) == 0:
+            return np.zeros(lo.shape), ok
+        vl, vp = p.values[last], p.values[prev]
+        dt = (p.timestamps[last] - p.timestamps[prev]).astype(np.float64)
         ok &= dt != 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            res = np.where(vl < vp, vl, vl - vp) / (dt / 1000) if is_rate else vl - vp
+        res = np.where(vl < vp, vl, vl - vp) / (dt / 1000) if is_rate else vl - vp
         return res, ok
 
     return fn
 
 
-def count_changes(resets: bool) -> Callable[..., tuple[F64, np.ndarray]]:
-    def fn(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
-        vs = s.values
-        with np.errstate(invalid="ignore"):
-            if resets:
-                hit = vs[1:] < vs[:-1]
-            else:
-                hit = (vs[1:] != vs[:-1]) & ~(np.isnan(vs[1:]) & np.isnan(vs[:-1]))
+def count_changes(resets: bool) -> PackedFn:
+    """``resets``/``changes``: counted pairwise inside each window (0/1 sums are exact)."""
+
+    def fn(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
+        vs = p.values
+        if resets:
+            hit = vs[1:] < vs[:-1]
+        else:
+            hit = (vs[1:] != vs[:-1]) & ~(np.isnan(vs[1:]) & np.isnan(vs[:-1]))
         cum = _cumsum0(hit.astype(np.float64))
         ok = hi - lo >= 1
         a, b = np.where(ok, lo, 0), np.where(ok, hi - 1, 0)
@@ -136,71 +177,56 @@ def over_time(window: WindowFn, min_len: int = 1) -> Callable[..., tuple[F64, np
     return fn
 
 
-def sum_over_time(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
+def sum_over_time(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
     ok = hi - lo >= 1
-    if np.isfinite(s.values).all():
-        cum = _cumsum0(s.values)
-        return cum[hi] - cum[lo], ok
-    return _per_window(s, lo, hi, lambda _t, v: float(np.sum(v))), ok
+    return window_sum(p.values, lo, hi, ok), ok
 
 
-def avg_over_time(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
+def avg_over_time(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
     ok = hi - lo >= 1
-    if np.isfinite(s.values).all() and (np.abs(s.values) < 1e300).all():
-        cum = _cumsum0(s.values)
-        return (cum[hi] - cum[lo]) / np.maximum(hi - lo, 1), ok
-    return _per_window(s, lo, hi, lambda _t, v: avg(v)), ok
+    vs = p.values
+    if np.isfinite(vs).all() and (np.abs(vs) < 1e300).all():
+        return window_sum(vs, lo, hi, ok) / np.maximum(hi - lo, 1), ok
+    out = np.zeros(lo.shape)
+    for idx in zip(*np.nonzero(ok), strict=True):
+        out[idx] = avg(vs[lo[idx] : hi[idx]])
+    return out, ok
 
 
-def extreme_over_time(largest: bool) -> Callable[..., tuple[F64, np.ndarray]]:
-    """``max_over_time``/``min_over_time`` for all steps at once with a sparse table.
+def extreme_over_time(largest: bool) -> PackedFn:
+    """``max_over_time``/``min_over_time`` for all series and steps with one sparse table.
 
     ``fmax``/``fmin`` skip NaN, so a window is NaN only when all its samples are,
     as in Prometheus.
     """
     pick = np.fmax if largest else np.fmin
 
-    def fn(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
+    def fn(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
         ok = hi - lo >= 1
-        out = np.full(len(lo), np.nan)
-        if not ok.any():
-            return out, ok
-        table = [s.values]
-        width = 1
-        while 2 * width <= len(s.values):
-            prev = table[-1]
-            table.append(pick(prev[:-width], prev[width:]))
-            width *= 2
-        length = np.where(ok, hi - lo, 1)
-        level = np.floor(np.log2(length)).astype(np.int64)
-        for lev in np.unique(level[ok]):
-            sel = ok & (level == lev)
-            row = table[lev]
-            out[sel] = pick(row[lo[sel]], row[hi[sel] - (1 << lev)])
-        return out, ok
+        return window_reduce(p.values, lo, hi, ok, pick=pick, fill=np.nan), ok
 
     return fn
 
 
-def count_over_time(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
+def count_over_time(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
     return (hi - lo).astype(np.float64), hi - lo >= 1
 
 
-def last_over_time(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
+def last_over_time(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
     ok = hi - lo >= 1
-    return s.values[np.where(ok, hi - 1, 0)] if len(s.values) else np.zeros(len(lo)), ok
+    return p.values[np.where(ok, hi - 1, 0)] if len(p.values) else np.zeros(lo.shape), ok
 
 
-def first_over_time(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
+def first_over_time(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
     ok = hi - lo >= 1
-    return s.values[np.where(ok, lo, 0)] if len(s.values) else np.zeros(len(lo)), ok
+    return p.values[np.where(ok, lo, 0)] if len(p.values) else np.zeros(lo.shape), ok
 
 
-def ts_of_last_over_time(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
+def ts_of_last_over_time(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
     ok = hi - lo >= 1
-    if not len(s.values):
-        return np.zeros(len(lo)), ok
-    return s.timestamps[np.where(ok, hi - 1, 0)].astype(np.float64) / 1000, ok
+    if not len(p.values):
+        return np.zeros(lo.shape), ok
+    return p.timestamps[np.where(ok, hi - 1, 0)].astype(np.float64) / 1000, ok
 
 
 def ts_of_extreme(largest: bool) -> WindowFn:
@@ -216,8 +242,8 @@ def ts_of_extreme(largest: bool) -> WindowFn:
     return fn
 
 
-def present_over_time(s: RangeSeries, lo: I64, hi: I64, m: Matrix) -> tuple[F64, np.ndarray]:
-    return np.ones(len(lo)), hi - lo >= 1
+def present_over_time(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
+    return np.ones(lo.shape), hi - lo >= 1
 
 
 def avg(values: F64) -> float:

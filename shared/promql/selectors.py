@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from shared.promql.errors import ExecutionError
+from shared.promql.packed import Packed
 from shared.promql.storage import Series
 from shared.promql.values import I64, Matrix, RangeSeries, Vector, label_key
 from shared.wire import STALE_NAN_BITS
@@ -55,11 +57,36 @@ def instant(
 
 
 def range_matrix(series: Sequence[Series], ends: I64, range_ms: int) -> Matrix:
-    """The range vector of ``series``: windows ``[end - range, end]`` per step, markers dropped."""
-    out = []
-    for s in series:
-        ts = np.asarray(s.timestamps_ms, dtype=np.int64)
-        vs = np.asarray(s.values, dtype=np.float64)
+    """The range vector of ``series``: windows ``[end - range, end]`` per step, markers dropped.
+
+    The samples are packed once (``shared.promql.packed``); each ``RangeSeries`` is a
+    view into the packed arrays. Series answered from a rollup (all of them or none:
+    one selection has one plan) keep their bucket columns (``Matrix.rollup``).
+    """
+    if not series:
+        return Matrix([], range_ms, ends)
+    rollups = {s.rollup for s in series}
+    if len(rollups) > 1:
+        raise ExecutionError(
+            f"BUG: cannot mix rollups in one selection: {sorted(map(str, rollups))}"
+        )
+    rollup = rollups.pop()
+    ts = np.concatenate([np.asarray(s.timestamps_ms, dtype=np.int64) for s in series])
+    vs = np.concatenate([np.asarray(s.values, dtype=np.float64) for s in series])
+    sizes = np.fromiter((len(s.timestamps_ms) for s in series), dtype=np.int64, count=len(series))
+    bounds = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    extra = {}
+    if rollup is not None:  # rollups hold no staleness markers: NaN are left out of them
+        extra = {c: np.concatenate([s.extra[c] for s in series]) for c in series[0].extra}
+    else:
         keep = ~stale_mask(vs)
-        out.append(RangeSeries(dict(s.labels), ts[keep], vs[keep]))
-    return Matrix(out, range_ms, ends)
+        if not keep.all():
+            kept = np.concatenate(([0], np.cumsum(keep))).astype(np.int64)
+            ts, vs = ts[keep], vs[keep]
+            bounds = kept[bounds]
+    edges = bounds.tolist()
+    out = [
+        RangeSeries(dict(s.labels), ts[a:b], vs[a:b])
+        for s, a, b in zip(series, edges[:-1], edges[1:], strict=True)
+    ]
+    return Matrix(out, range_ms, ends, Packed(ts, vs, bounds, extra), rollup)

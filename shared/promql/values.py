@@ -11,11 +11,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from shared.promql.errors import ExecutionError
+
+if TYPE_CHECKING:
+    from shared.promql.packed import Packed
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -65,6 +69,17 @@ class Vector:
         Two rows with the same labels present at one step is Prometheus' "vector
         cannot contain metrics with the same labelset".
         """
+        keys = [label_key(lab) for lab in self.labels]
+        if len(set(keys)) == len(keys):  # the common case: nothing to merge
+            nonempty = self.present.any(axis=1)
+            if nonempty.all():
+                return self
+            if not nonempty.any():
+                return Vector.empty(self.steps)
+            keep = np.flatnonzero(nonempty)
+            return Vector(
+                [self.labels[i] for i in keep.tolist()], self.values[keep], self.present[keep]
+            )
         rows: dict[LabelKey, int] = {}
         labels: list[dict[str, str]] = []
         values: list[F64] = []
@@ -103,6 +118,22 @@ class Matrix:
     range_ms: int
     ends: I64
     """Per step, the (inclusive) end of the window; the start is ``ends - range_ms``."""
+    pack: Packed | None = None
+    """The samples of ``series`` packed (``packed()`` builds it on first use)."""
+    rollup: str | None = None
+    """``None`` for raw samples; else the storage's ``Series.rollup`` (``<table>.<columns>``):
+    each point is one bucket's aggregates, and only ``shared.promql.rollupfuncs`` may
+    interpret it (``pack.extra`` holds the columns after the first)."""
+
+    def packed(self) -> Packed:
+        """All series' samples in flat arrays, in the order of ``series`` (cached)."""
+        if self.pack is None:
+            from shared.promql.packed import Packed
+
+            self.pack = Packed.of(
+                [s.timestamps for s in self.series], [s.values for s in self.series]
+            )
+        return self.pack
 
     def windows(self, s: RangeSeries) -> tuple[I64, I64]:
         """Per step, the half-open index range ``[lo, hi)`` of ``s``'s samples in the window."""

@@ -4,17 +4,24 @@ Loads the same synthetic data into a fresh TimescaleDB (plain SQL, the rows
 ingest would write; rollups built with ingest's own rollup SELECTs) and into
 Prometheus (``promtool tsdb create-blocks-from openmetrics``, then
 Debian's ``prometheus`` on 127.0.0.1), then times range queries through both
-HTTP APIs, median of ``--runs`` after one warm-up each:
+HTTP APIs, median of ``--runs`` after one warm-up each, the two servers' requests
+taken in turn so that both see the same load (the machine may be shared):
 
 - ``q1h_100``:  ``rate(bench_total{hundred="yes"}[5m])``, 1 h at 15 s step, 100 series
 - ``q1h_1000``: ``rate(bench_total[5m])``, 1 h at 15 s step, 1,000 series
 - ``q30d_100``: ``max_over_time(bench_slow[1h])``, 30 days at 1 h step, 100 series
-  (Vigil with ``query_rollups`` on: served from ``samples_1h``)
+  (Vigil runs with ``visualization.query_rollups`` on, so this one is served from
+  ``samples_1h``; the 1 h queries use ``rate``, which rollups do not serve by default,
+  and read raw samples; the selects by source are printed)
 
 Data: ``bench_total`` samples every 15 s over the 2 h before the query end;
 ``bench_slow`` every 5 min over 31 days. Both end 3 h before now (rollups are
 served only for data older than 2 h). The answers are compared too (same
-series count), so a fast wrong answer does not pass unnoticed.
+series count, and the points equal within 1e-6 relative are counted), so a fast
+wrong answer does not pass unnoticed. Expect the 30-day query to differ at about
+half its points: ``bench_slow``'s samples lie on every step, Prometheus 2.x's window
+``[t - 1h, t]`` includes the sample at ``t``, an hour bucket ``[t - 1h, t)`` does not
+(the documented edge difference of rollups, ``web/storage_tsdb.py``).
 
 Last line:
 
@@ -57,6 +64,7 @@ from shared.devenv.procs import free_port  # noqa: E402
 from shared.devenv.rootfs import default_cache_dir, ensure_rootfs  # noqa: E402
 from shared.devenv.timescale import LocalTimescale  # noqa: E402
 from web.app import App  # noqa: E402
+from web.storage_tsdb import TimescaleStorage  # noqa: E402
 
 HOUR_MS = 3_600_000
 FAST_SERIES = 1000
@@ -162,14 +170,42 @@ def post(base: str, path: str, params: dict[str, str]) -> tuple[float, dict[str,
     return elapsed, answer
 
 
-def timed(base: str, params: dict[str, str], runs: int) -> tuple[float, int]:
-    post(base, "/api/v1/query_range", params)  # warm-up
-    times, count = [], 0
-    for _ in range(runs):
-        elapsed, answer = post(base, "/api/v1/query_range", params)
-        times.append(elapsed)
-        count = len(answer["data"]["result"])
-    return statistics.median(times), count
+Timing = tuple[float, list[dict[str, Any]]]
+"""Median seconds and the last answer's ``result``."""
+
+
+def timed_pair(bases: tuple[str, str], params: dict[str, str], runs: int) -> tuple[Timing, Timing]:
+    """Both servers, one request each in turn (after a warm-up each), so that both see
+    the same load on a shared machine; the medians and the last answers."""
+    for base in bases:
+        post(base, "/api/v1/query_range", params)  # warm-up
+    times: tuple[list[float], list[float]] = ([], [])
+    results: list[list[dict[str, Any]]] = [[], []]
+    for i in range(runs):
+        order = (0, 1) if i % 2 == 0 else (1, 0)  # neither always runs right after the other
+        for k in order:
+            elapsed, answer = post(bases[k], "/api/v1/query_range", params)
+            times[k].append(elapsed)
+            results[k] = answer["data"]["result"]
+    return (
+        (statistics.median(times[0]), results[0]),
+        (statistics.median(times[1]), results[1]),
+    )
+
+
+def agreement(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> tuple[int, int]:
+    """Points of ``b`` that ``a`` has at the same time with a value within 1e-6 relative."""
+    index = {
+        json.dumps(s["metric"], sort_keys=True): {t: float(v) for t, v in s["values"]} for s in a
+    }
+    same = total = 0
+    for s in b:
+        mine = index.get(json.dumps(s["metric"], sort_keys=True), {})
+        for t, v in s["values"]:
+            total += 1
+            w = mine.get(t)
+            same += w is not None and abs(w - float(v)) <= 1e-6 * max(abs(float(v)), 1e-300)
+    return same, total
 
 
 class PromProcess:
@@ -213,9 +249,9 @@ class PromProcess:
         self.log.close()
 
 
-async def run_vigil(
-    db_url: str, work: Path, queries: dict[str, dict[str, str]], runs: int
-) -> dict[str, tuple[float, int]]:
+async def run_both(
+    db_url: str, work: Path, prom_base: str, queries: dict[str, dict[str, str]], runs: int
+) -> dict[str, tuple[Timing, Timing]]:
     cfg = work / "vigil.yaml"
     cfg.write_text(
         yaml.safe_dump(
@@ -233,7 +269,10 @@ async def run_vigil(
         base = f"http://127.0.0.1:{app.port}"
         out = {}
         for name, params in queries.items():
-            out[name] = await asyncio.to_thread(timed, base, params, runs)
+            out[name] = await asyncio.to_thread(timed_pair, (base, prom_base), params, runs)
+        storage = app.state.storage
+        if isinstance(storage, TimescaleStorage):
+            print(f"vigil selects by source: {dict(storage.served)}")
         return out
     finally:
         await app.stop()
@@ -279,21 +318,21 @@ def main() -> None:
             started = time.perf_counter()
             asyncio.run(load_vigil(db_url, end_ms))
             print(f"vigil load + rollups: {time.perf_counter() - started:.1f}s")
-            vigil = asyncio.run(run_vigil(db_url, work, queries, args.runs))
-        prom = PromProcess(tsdb, work)
-        try:
-            prometheus = {
-                name: timed(prom.base, params, args.runs) for name, params in queries.items()
-            }
-        finally:
-            prom.stop()
+            prom = PromProcess(tsdb, work)
+            try:
+                both = asyncio.run(run_both(db_url, work, prom.base, queries, args.runs))
+            finally:
+                prom.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratios = {}
     for name in queries:
-        (v, vn), (p, pn) = vigil[name], prometheus[name]
+        (v, va), (p, pa) = both[name]
+        vn, pn = len(va), len(pa)
+        same, total = agreement(va, pa)
         print(
-            f"{name}: vigil {v * 1000:.1f} ms ({vn} series)  prometheus {p * 1000:.1f} ms ({pn} series)"
+            f"{name}: vigil {v * 1000:.1f} ms ({vn} series)  prometheus {p * 1000:.1f} ms"
+            f" ({pn} series)  equal points {same}/{total}"
         )
         if vn != pn:
             print(f"  MISMATCH: {name} answered {vn} series in Vigil, {pn} in Prometheus")
