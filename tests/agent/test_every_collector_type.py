@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -51,7 +52,8 @@ async def test_system_application_network_and_custom_samples_arrive(
             {"type": "application", "name": "apps", "interval": 1,
              "targets": [f"http://127.0.0.1:{port}/metrics"]},
             {"type": "application", "name": "procs", "interval": 1,
-             "targets": ["me=re:^python"], "options": {"kind": "process"}},
+             "targets": [f"me=exe:{os.path.realpath(sys.executable)}"],
+             "options": {"kind": "process"}},
             {"type": "network", "interval": 1, "targets": [f"tcp_connect:127.0.0.1:{port}"]},
             {"type": "custom", "name": "scripts", "interval": 1, "targets": [command],
              "options": {"kind": "exec"}},
