@@ -22,6 +22,7 @@ from tests.agent.natsutil import (
     wait_for,
 )
 
+INTERPRETER = os.path.realpath(sys.executable)  # what /proc/<pid>/exe names
 PAGE = b"# HELP demo_requests_total Requests.\n# TYPE demo_requests_total counter\ndemo_requests_total 5\n"
 
 
@@ -52,7 +53,7 @@ async def test_system_application_network_and_custom_samples_arrive(
             {"type": "application", "name": "apps", "interval": 1,
              "targets": [f"http://127.0.0.1:{port}/metrics"]},
             {"type": "application", "name": "procs", "interval": 1,
-             "targets": [f"me=exe:{os.path.realpath(sys.executable)}"],
+             "targets": [f"me=exe:{INTERPRETER}"],
              "options": {"kind": "process"}},
             {"type": "network", "interval": 1, "targets": [f"tcp_connect:127.0.0.1:{port}"]},
             {"type": "custom", "name": "scripts", "interval": 1, "targets": [command],
