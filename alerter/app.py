@@ -80,6 +80,7 @@ from shared.config.reload import Reloader
 from shared.errors import ConfigError, DecodeError
 from shared.log import get_logger
 from shared.promql.engine import Engine
+from shared.tasks import cancel_all, close_nats
 from shared.wire import AlertStatus, MetricBatch, Names, SeriesDesc, fingerprint
 
 log = get_logger(__name__)
@@ -290,21 +291,13 @@ class App:
             return
         self._stopping.set()
         self._wake.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self._tasks)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         with contextlib.suppress(Exception):
             self.reloader.remove_sighup()
         await self.admin.stop()
-        if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await self._nc.flush(timeout=2)
-            with contextlib.suppress(Exception):
-                await self._nc.close()
+        await close_nats(self._nc)
         log.info("alerter stopped")
 
     async def _history_start(self, js: JetStreamContext, replay_from: int) -> int:

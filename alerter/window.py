@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared.promql.memory import matches
+from shared.promql.memory import matches, select_matching
 from shared.promql.parse import duration_ms, matcher_sets, parse
 from shared.promql.storage import LabelMatcher, SelectHints, Series
 from shared.promql.values import LabelKey, label_key
@@ -265,12 +265,7 @@ class WindowStore:
 
     # ------------------------------------------------------------------ Storage
     def _matching(self, matchers: Sequence[LabelMatcher]) -> list[_Window]:
-        pool: Iterable[_Window] = self._series.values()
-        for m in matchers:
-            if m.name == "__name__" and m.op == "=":
-                pool = self._by_name.get(m.value, {}).values()
-                break
-        return [w for w in pool if all(matches(m, w.labels) for m in matchers)]
+        return select_matching(self._series.values(), self._by_name, matchers)
 
     async def select(
         self,

@@ -64,6 +64,7 @@ from shared.config.loader import LoadedConfig
 from shared.config.reload import Reloader
 from shared.errors import DecodeError
 from shared.log import get_logger
+from shared.tasks import cancel_all, close_nats
 from shared.wire import AlertEvent, AlertStatus, Names, NotificationResult, Silence
 
 log = get_logger(__name__)
@@ -245,11 +246,7 @@ class App:
             return
         self._stopping.set()
         self._wake.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self._tasks)
         if self._flushes:
             # deliveries in hand finish (bounded by the runner's stop timeout)
             await asyncio.gather(*self._flushes, return_exceptions=True)
@@ -261,13 +258,7 @@ class App:
         with contextlib.suppress(Exception):
             self.reloader.remove_sighup()
         await self.api.stop()
-        if self._nc is not None:
-            # acks and results are already written; flush them out and close. (drain()
-            # would wait out its 30 s timeout on the KV watcher's ordered consumer)
-            with contextlib.suppress(Exception):
-                await self._nc.flush(timeout=2)
-            with contextlib.suppress(Exception):
-                await self._nc.close()
+        await close_nats(self._nc)  # acks and results are written: flush and close
         log.info("notifier stopped")
 
     def _nc_checked(self) -> Client:

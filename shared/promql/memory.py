@@ -10,8 +10,9 @@ that matches the empty string also matches series without the label (``x{a=""}``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -26,6 +27,27 @@ def _regex(pattern: str) -> re.Pattern[str]:
         return re.compile(pattern, re.DOTALL)
     except re.error as exc:
         raise BadData(f"cannot parse regex {pattern!r}: {exc}") from exc
+
+
+class Labelled(Protocol):
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
+L = TypeVar("L", bound=Labelled)
+
+
+def select_matching(
+    every: Iterable[L], by_name: Mapping[str, Mapping[Any, L]], matchers: Sequence[LabelMatcher]
+) -> list[L]:
+    """The items whose labels satisfy every matcher; a metric-name equality narrows the scan
+    to one entry of ``by_name`` (metric name -> items) instead of every item."""
+    pool: Iterable[L] = every
+    for m in matchers:
+        if m.name == "__name__" and m.op == "=":
+            pool = by_name.get(m.value, {}).values()
+            break
+    return [item for item in pool if all(matches(m, item.labels) for m in matchers)]
 
 
 def matches(m: LabelMatcher, labels: dict[str, str]) -> bool:
@@ -103,12 +125,7 @@ class MemoryStorage:
         return times, values
 
     def _matching(self, matchers: Sequence[LabelMatcher]) -> list[_Buffer]:
-        pool: Iterable[_Buffer] = self._series.values()
-        for m in matchers:  # a metric-name equality narrows the scan to one index entry
-            if m.name == "__name__" and m.op == "=":
-                pool = self._by_name.get(m.value, {}).values()
-                break
-        return [b for b in pool if all(matches(m, b.labels) for m in matchers)]
+        return select_matching(self._series.values(), self._by_name, matchers)
 
     async def select(
         self,
