@@ -34,16 +34,24 @@ def settings_from_config(loaded: LoadedConfig) -> Settings:
 
 
 def _check(loaded: LoadedConfig) -> list[tuple[str, str]]:
+    """The Alertmanager configuration's problems, then its templates' (unusable texts)."""
     from notifier.config import load_from
     from notifier.errors import AlertmanagerConfigError
+    from notifier.receivers.base import BuildContext
+    from notifier.receivers.registry import build_receivers, template_problems
+    from notifier.ssrf import URLGuard
 
-    problems: list[tuple[str, str]] = []
     try:
-        for where, message in load_from(loaded).warnings:
-            sys.stderr.write(f"  warning: {where}: {message}\n")
+        config = load_from(loaded)
     except AlertmanagerConfigError as exc:
-        problems = exc.problems or [("alerting.alertmanager_config", str(exc))]
-    return problems
+        return exc.problems or [("alerting.alertmanager_config", str(exc))]
+    for where, message in config.warnings:
+        sys.stderr.write(f"  warning: {where}: {message}\n")
+    ctx = BuildContext(base_dir=config.base_dir, guard=URLGuard([]))
+    return [
+        (f"receivers.{where}", reason)
+        for where, reason in template_problems(build_receivers(config.am, ctx))
+    ]
 
 
 def _run(loaded: LoadedConfig) -> int:

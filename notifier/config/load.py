@@ -155,6 +155,17 @@ def _receiver_globals(am: AlertmanagerConfig, index: int) -> Iterator[tuple[str,
             and g.opsgenie_api_key_file is None
         ):
             yield f"{base}.opsgenie_configs[{i}]", "no global OpsGenie API Key set"
+    for i, t in enumerate(r.telegram_configs):
+        if (
+            t.bot_token is None
+            and t.bot_token_file is None
+            and g.telegram_bot_token is None
+            and g.telegram_bot_token_file is None
+        ):
+            yield (
+                f"{base}.telegram_configs[{i}]",
+                "missing bot_token or bot_token_file on telegram_config",
+            )
     for i, m in enumerate(r.mattermost_configs):
         if m.webhook_url is None and m.webhook_url_file is None:
             yield (

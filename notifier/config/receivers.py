@@ -170,8 +170,7 @@ class TelegramConfig(IntegrationConfig):
 
     @model_validator(mode="after")
     def _check(self) -> TelegramConfig:
-        if self.bot_token is None and self.bot_token_file is None:
-            raise ValueError("missing bot_token or bot_token_file on telegram_config")
+        # a missing bot token may come from global.telegram_bot_token(_file): load checks
         at_most_one(self, "bot_token", "bot_token_file")
         if self.chat_id is None:
             raise ValueError("missing chat_id on telegram_config")

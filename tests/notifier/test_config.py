@@ -26,6 +26,7 @@ EXPECTED_BAD = {
     "undefined_time_interval.yml": "route.routes[0].mute_time_intervals[0]",
     "unknown_field.yml": "route.group_wiat",
     "unknown_receiver_type.yml": "receivers[0]",
+    "telegram_no_token.yml": "receivers[0].telegram_configs[0]",
     "webhook_no_url.yml": "receivers[0].webhook_configs[0]",
     "zero_group_interval.yml": "route.group_interval",
 }
@@ -157,3 +158,23 @@ def test_check_config_reports_alertmanager_problems(
     out = capsys.readouterr()
     assert "SUCCESS" in out.out
     assert "email delivery is not implemented" not in out.err  # email is delivered now
+
+
+def test_check_config_reports_an_unusable_template_naming_receiver_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    am = tmp_path / "am.yml"
+    am.write_text(
+        "route: {receiver: r}\n"
+        "receivers:\n"
+        "  - name: r\n"
+        "    slack_configs:\n"
+        "      - api_url: http://127.0.0.1:1/\n"
+        "        title: '{{ template \"mine\" . }}'\n",
+        encoding="utf-8",
+    )
+    bad = _vigil_config(tmp_path, f"  alertmanager_config: {am}\n")
+    assert main(["--config", str(bad), "--check-config"]) == 1
+    err = capsys.readouterr().err
+    assert "receivers.r.slack_configs[0].title" in err
+    assert "unknown template 'mine'" in err

@@ -42,9 +42,7 @@ ALL = {
             "mattermost_configs": [{"webhook_url": "http://127.0.0.1:1/m"}],
             "discord_configs": [{"webhook_url": "http://127.0.0.1:1/d"}],
             "msteamsv2_configs": [{"webhook_url": "http://127.0.0.1:1/t"}],
-            "telegram_configs": [
-                {"chat_id": 1, "bot_token": "1:t"}
-            ],  # the model wants it here (global alone is refused)
+            "telegram_configs": [{"chat_id": 1}],
             "pagerduty_configs": [{"routing_key": "rk"}, {"service_key": "sk"}],
             "opsgenie_configs": [{}],
             "email_configs": [{"to": "a@example.org"}],
@@ -80,6 +78,8 @@ def test_every_deliverable_type_builds_and_globals_fill_unset_fields() -> None:
     tg = built["telegram0"]
     assert isinstance(tg, TelegramIntegration)
     assert tg.cfg.api_url == "https://api.telegram.org"  # global default
+    assert tg.cfg.bot_token is not None
+    assert tg.cfg.bot_token.get_secret_value() == "1:t"  # global.telegram_bot_token
     pd2, pd1 = built["pagerduty0"], built["pagerduty1"]
     assert isinstance(pd2, PagerdutyIntegration)
     assert isinstance(pd1, PagerdutyIntegration)
