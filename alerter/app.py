@@ -24,6 +24,15 @@ Evaluation:
 - Nothing is evaluated until the replay has caught up with the stream, and a group
   waits until the stream covers its longest window (range + offset + lookback), so
   a restart does not fire ``absent`` or ``up == 0`` on an empty window.
+- Windows longer than the stream keeps (its first message is newer than the window
+  start, or the window is longer than ``alerter.max_replay``) are warmed from the
+  database (``alerter.warmdb``), concurrently with the replay: one read per
+  selector whose history reaches before the stream's start, for the range from
+  the window start up to that boundary, merged into the windows (deduplicated by
+  timestamp). Once it succeeds the groups count as covered and are evaluated at
+  once. Without a database (logged), or while it fails (logged once, retried every
+  ``alerter.history_retry``), those groups wait until the stream alone covers them;
+  the alerter never needs the database to alert.
 - ``up{host}`` is synthesised at every evaluation for every known agent: 1 when the
   host's newest batch is at most ``alerter.up_timeout`` older than the evaluation
   time, else 0. Known agents are those seen on the stream and those in KV
@@ -64,11 +73,13 @@ from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from prometheus_client import CollectorRegistry
 
+from alerter.errors import HistoryError
 from alerter.events import build_event, event_msg_id
 from alerter.group import GroupEvaluator, engine_query
 from alerter.metrics import AlerterMetrics
 from alerter.rules import load_files
 from alerter.rules.model import RuleGroup
+from alerter.warmdb import DatabaseHistory, HistoryRange, HistorySource
 from alerter.window import Selector, WindowStore, _Window, selectors_of
 from shared import hosttoken
 from shared.admin import AdminServer
@@ -77,6 +88,7 @@ from shared.bus.provision import provision
 from shared.codec import decode_batch, decode_message, encode_batch, encode_message
 from shared.config.loader import LoadedConfig
 from shared.config.reload import Reloader
+from shared.devenv.databases import database_url_from_env
 from shared.errors import ConfigError, DecodeError
 from shared.log import get_logger
 from shared.promql.engine import Engine
@@ -158,6 +170,9 @@ class App:
         self._caught_up = False
         self._catch_up_seq = 0
         self._covered_from_ms = 0
+        self._stream_from_ms = 0
+        """Data time from which the replay brings the stream's data (0: all of it)."""
+        self.history: HistorySource | None = self._history_source(loaded)
         self._lock = asyncio.Lock()
         self._last_gc = time.monotonic()
         self._install(self._load_groups(loaded), previous=None)
@@ -256,6 +271,7 @@ class App:
         now = self.clock()
         replay_from = now - self._window_ms()
         self._covered_from_ms = await self._history_start(js, replay_from)
+        self._stream_from_ms = max(self._covered_from_ms, replay_from)
         sub = await js.subscribe(
             self.names.metrics_wildcard,
             ordered_consumer=True,
@@ -276,6 +292,15 @@ class App:
             asyncio.create_task(self._eval_loop()),
         ]
         self._status_sub = status_sub
+        if self._history_ranges(now):
+            if self.history is None:
+                log.warning(
+                    "no database configured, rules whose window reaches before the metrics "
+                    "stream's history wait until the stream covers it",
+                    stream_from_ms=self._stream_from_ms,
+                )
+            else:
+                self._tasks.append(asyncio.create_task(self._load_history(self.history)))
         await self.admin.start()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             self.reloader.install_sighup()
@@ -317,6 +342,81 @@ class App:
             return 0
         first_ms = int(first.time.timestamp() * 1000)
         return 0 if first_ms <= replay_from else first_ms
+
+    @staticmethod
+    def _history_source(loaded: LoadedConfig) -> HistorySource | None:
+        settings = loaded.config.alerter
+        secret = loaded.config.storage.database_url
+        url = secret.get_secret_value() if secret is not None else database_url_from_env()
+        if not settings.history_from_database or not url:
+            return None
+        return DatabaseHistory(
+            url, exclude_host=settings.self_host, timeout_s=settings.history_timeout
+        )
+
+    def _history_ranges(self, now_ms: int) -> list[HistoryRange]:
+        """What the windows miss before the stream's start: per selector, start to boundary."""
+        boundary = self._stream_from_ms
+        longest: dict[tuple[Any, ...], int] = {}
+        for g in self.groups:
+            for sel in g.selectors:
+                longest[sel.matchers] = max(longest.get(sel.matchers, 0), sel.history_ms)
+        return [
+            HistoryRange(matchers, now_ms - history, boundary)
+            for matchers, history in longest.items()
+            if now_ms - history < boundary
+        ]
+
+    async def _load_history(self, source: HistorySource) -> None:
+        """Warm the windows from the database; retried until it answers or is not needed."""
+        retry_s = self.settings.history_retry
+        failing = False
+        while not self._stopping.is_set():
+            now = self.clock()
+            ranges = self._history_ranges(now)
+            if not ranges:
+                if failing:
+                    log.info("rule windows warm from the stream alone, database not needed")
+                return
+            try:
+                history = await source.read(ranges)
+            except Exception as exc:  # noqa: BLE001 - whatever fails, hold back and retry
+                self.metrics.history_failures.inc()
+                if not failing:
+                    error = str(exc) if isinstance(exc, HistoryError) else f"BUG: {exc!r}"
+                    log.warning(
+                        "cannot warm rule windows from the database, will retry",
+                        error=error,
+                        retry_s=retry_s,
+                        # rules reaching before it wait; 0: none wait (windows past max_replay
+                        # are evaluated with what they hold, as without a database)
+                        stream_from_ms=self._covered_from_ms,
+                    )
+                failing = True
+                await asyncio.sleep(retry_s)
+                continue
+            async with self._lock:
+                added = sum(
+                    self.store.merge(s.labels, s.timestamps_ms, s.values, self.clock())
+                    for s in history
+                )
+                start = min(r.start_ms for r in ranges)
+                if self._covered_from_ms:
+                    self._covered_from_ms = min(self._covered_from_ms, start)
+                self._route.clear()
+                due = self._round_up(self.clock())
+                for g in self.groups:
+                    g.due_ms = max(g.due_ms or 0, due)
+            self._wake.set()
+            self.metrics.history_samples.inc(added)
+            log.info(
+                "rule windows warmed from the database",
+                selectors=len(ranges),
+                series=len(history),
+                samples=added,
+                recovered=failing,
+            )
+            return
 
     def _set_caught_up(self) -> None:
         if not self._caught_up:

@@ -3,6 +3,7 @@
 VigilError (shared.errors)
 └── AlerterError
     ├── RuleFileError        a rule file cannot be read or is invalid; ``problems`` lists each
+    ├── HistoryError         the database cannot give the history of the rules' windows
     └── TemplateError        a label or annotation template is invalid
         ├── TemplateSyntaxError   cannot parse (or uses a construct Vigil does not render)
         └── TemplateExecError     cannot render with the data given (bad argument, bad regex)
@@ -23,6 +24,10 @@ class RuleFileError(AlerterError):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems: list[str] = problems or []
+
+
+class HistoryError(AlerterError):
+    """The database is not configured, unreachable, or failed a history query."""
 
 
 class TemplateError(AlerterError):

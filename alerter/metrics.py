@@ -55,6 +55,16 @@ class AlerterMetrics:
             ["reason"],
             registry=registry,
         )
+        self.history_samples = Counter(
+            "vigil_alerter_history_samples_total",
+            "Samples read from the database into the rule windows at a warm start.",
+            registry=registry,
+        )
+        self.history_failures = Counter(
+            "vigil_alerter_history_failures_total",
+            "Reads of the rule windows' history from the database that failed.",
+            registry=registry,
+        )
         self.warm = Gauge(
             "vigil_alerter_warm",
             "1 once the replay has caught up with the stream.",

@@ -15,6 +15,8 @@ Series that no selector matches are never stored; past ``max_series`` new series
 are refused and counted (``refused_series``). Out-of-order samples (older than the
 series' last) are dropped and counted; an equal timestamp overwrites the last.
 Series whose newest sample has aged out of the retention are forgotten by ``gc``.
+``merge`` adds history of any age (read from the database at a warm start),
+deduplicated by timestamp against what the stream already brought.
 """
 
 from __future__ import annotations
@@ -144,6 +146,31 @@ class _Window:
             self.vals[:live] = self.vals[self.lo : self.hi]
         self.lo, self.hi = 0, live
 
+    def merge(self, ts: npt.NDArray[np.int64], vals: npt.NDArray[np.float64]) -> int:
+        """Add samples of any age (``ts`` sorted); returns how many were new.
+
+        A timestamp already held keeps the held value, so history read from
+        elsewhere (the database) can overlap what the stream brought without a
+        sample counted twice, whichever arrives first.
+        """
+        if not len(ts):
+            return 0
+        live = self.hi - self.lo
+        all_ts = np.concatenate((self.ts[self.lo : self.hi], ts))
+        all_vals = np.concatenate((self.vals[self.lo : self.hi], vals))
+        order = np.argsort(all_ts, kind="stable")  # held samples first among equal times
+        all_ts, all_vals = all_ts[order], all_vals[order]
+        keep = np.ones(len(all_ts), dtype=bool)
+        keep[1:] = all_ts[1:] != all_ts[:-1]
+        n = int(keep.sum())
+        capacity = n + n // 4 + _INITIAL_CAPACITY
+        self.ts = np.empty(capacity, dtype=np.int64)
+        self.vals = np.empty(capacity, dtype=np.float64)
+        self.ts[:n] = all_ts[keep]
+        self.vals[:n] = all_vals[keep]
+        self.lo, self.hi = 0, n
+        return n - live
+
     def trim(self, min_ts_ms: int) -> None:
         """Forget samples older than ``min_ts_ms`` (the newest one stays for lookback)."""
         if self.hi - self.lo <= 1:
@@ -229,6 +256,27 @@ class WindowStore:
         win = self.window(labels)
         if win is not None:
             self.append(win, ts_ms, value, ts_ms)
+
+    def merge(
+        self,
+        labels: dict[str, str],
+        ts: npt.NDArray[np.int64],
+        vals: npt.NDArray[np.float64],
+        now_ms: int,
+    ) -> int:
+        """Merge a wanted series' older samples (see ``_Window.merge``); returns how many were new.
+
+        Samples older than the retention are left out; a series no selector wants,
+        or one past ``max_series``, is skipped (0).
+        """
+        if not self.wanted(labels):
+            return 0
+        keep = ts >= now_ms - self.retention_ms
+        ts, vals = ts[keep], vals[keep]
+        if not len(ts):
+            return 0
+        win = self.window(labels)
+        return 0 if win is None else win.merge(ts, vals)
 
     def gc(self, now_ms: int) -> None:
         """Trim every window to the retention; forget series with nothing recent."""

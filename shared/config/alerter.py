@@ -51,6 +51,24 @@ class AlerterConfig(Section):
         default=parse_duration("30s"),
         description="At most one write per host of its last-seen time to the agents KV bucket.",
     )
+    history_from_database: bool = Field(
+        default=True,
+        description="At start-up, read from the database (storage.database_url or "
+        "VIGIL_DATABASE_URL) the part of the rules' windows older than the metrics stream "
+        "holds; without a database, or while it fails, those rules wait until the stream "
+        "alone covers their window.",
+    )
+    history_timeout: Duration = Field(
+        default=parse_duration("30s"),
+        gt=0,
+        description="Longest one read of the rules' history from the database may take.",
+    )
+    history_retry: Duration = Field(
+        default=parse_duration("30s"),
+        gt=0,
+        description="Wait between reads of the rules' history while the database fails "
+        "(until it answers or the stream alone covers the windows).",
+    )
     self_host: str = Field(
         default="vigil-alerter",
         description="Host token of the subject the alerter publishes ALERTS, ALERTS_FOR_STATE and "

@@ -94,3 +94,27 @@ def test_new_selectors_drop_series_no_longer_wanted() -> None:
     store.add({"__name__": "y"}, 1000, 1.0)
     store.set_selectors(selectors_of("x"))
     assert store.series_count == 1
+
+
+async def test_merged_history_dedupes_by_timestamp_keeping_the_held_sample() -> None:
+    store = WindowStore(selectors_of("rate(x[1h])"), slack_ms=0)
+    labels = {"__name__": "x", "host": "a"}
+    for t in (50, 60, 70):  # from the stream
+        store.add(labels, t * 1000, float(t))
+    older = np.array([t * 1000 for t in range(0, 61, 10)], dtype=np.int64)
+    added = store.merge(labels, older, np.full(len(older), -1.0), 70_000)
+    assert added == 5  # 0..40; 50 and 60 already held
+    (series,) = await store.select([], 0, 100_000)
+    assert series.timestamps_ms.tolist() == [t * 1000 for t in range(0, 71, 10)]
+    assert series.values.tolist() == [-1.0] * 5 + [50.0, 60.0, 70.0]
+    store.add(labels, 80_000, 80.0)  # the stream goes on after a merge
+    assert store.sample_count == 9
+
+
+def test_merge_skips_unwanted_series_and_samples_past_retention() -> None:
+    store = WindowStore(selectors_of("x"), slack_ms=0)  # retention: the 5m lookback
+    ts = np.array([0, 400_000], dtype=np.int64)
+    vals = np.array([1.0, 2.0])
+    assert store.merge({"__name__": "y"}, ts, vals, 400_000) == 0
+    assert store.merge({"__name__": "x"}, ts, vals, 400_000) == 1
+    assert store.sample_count == 1
