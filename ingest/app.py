@@ -173,6 +173,7 @@ class App:
             metrics=self.metrics,
             backoff=Backoff(ingest.retry_initial, ingest.retry_max),
             keepalive_s=max(0.1, ingest.ack_wait / 3),
+            table_cache_series=ingest.table_cache_series,
         )
         loops = [
             PullLoop(

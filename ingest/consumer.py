@@ -4,8 +4,10 @@
 
 1. messages in stream order, yielding to the event loop every
    ``DECODE_SLICE`` messages (so another worker's write keeps streaming);
-   each is decoded with ``shared.codec.decode_batch``
-   (limits from ``nats.limits``), its host taken from the subject
+   each is decoded with ``shared.codec.BatchDecoder`` (limits from
+   ``nats.limits``; it remembers validated series tables, and ``TableIds``
+   their series ids per host, both bounded by ``table_cache_series``; 0
+   turns both off), its host taken from the subject
    (``Names.host_from_metrics_subject``), never from the payload; anything the
    decoder or ``FetchRows`` rejects becomes a ``Reject``;
 2. ``SampleWriter.write`` stores the good batches and the rejects in one
@@ -36,9 +38,10 @@ from ingest.cache import SeriesCache
 from ingest.errors import StorageError, StorageUnavailable, WriteRejected
 from ingest.keepalive import in_progress
 from ingest.metrics import IngestMetrics
-from ingest.rows import FastKey, FetchRows
+from ingest.rows import FastKey, FetchRows, Metadata
+from ingest.tableids import TableIds
 from ingest.writer import Reject, SampleWriter
-from shared.codec import decode_batch
+from shared.codec import BatchDecoder, decode_batch
 from shared.errors import DecodeError
 from shared.faults import fault_point
 from shared.log import get_logger
@@ -70,6 +73,7 @@ class MetricsHandler:
         metrics: IngestMetrics,
         backoff: Backoff,
         keepalive_s: float,
+        table_cache_series: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._names = names
@@ -81,6 +85,11 @@ class MetricsHandler:
         self._backoff = backoff
         self._keepalive_s = keepalive_s
         self._clock = clock
+        self._decoder: BatchDecoder | None = None
+        self._tables: TableIds[Metadata] | None = None
+        if table_cache_series > 0:
+            self._decoder = BatchDecoder(limits, max_series=table_cache_series)
+            self._tables = TableIds(table_cache_series)
 
     async def __call__(self, msgs: list[Msg]) -> float:
         msgs = sorted(msgs, key=stream_seq)
@@ -127,7 +136,8 @@ class MetricsHandler:
         return 0.0
 
     async def _decode(self, msgs: list[Msg]) -> tuple[FetchRows, list[Msg], list[Reject]]:
-        rows = FetchRows(self._cache)
+        rows = FetchRows(self._cache, self._tables)
+        decoder = self._decoder
         good: list[Msg] = []
         rejects: list[Reject] = []
         now_ms = int(time.time() * 1000)
@@ -139,7 +149,10 @@ class MetricsHandler:
             host: str | None = None
             try:
                 host = self._names.host_from_metrics_subject(msg.subject)
-                batch = decode_batch(msg.data, limits=self._limits, now_ms=now_ms)
+                if decoder is not None:
+                    batch = decoder.decode(msg.data, now_ms=now_ms)
+                else:
+                    batch = decode_batch(msg.data, limits=self._limits, now_ms=now_ms)
                 rows.add(host, batch)
             except DecodeError as exc:
                 rejects.append(self._reject(msg, host, exc.reason, str(exc)))

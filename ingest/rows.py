@@ -12,6 +12,14 @@ bulk (``missing`` -> ``fill``). Per sample nothing happens in Python: the
 columns are numpy views of the decoded arrays, series ids are gathered
 with one ``take`` per batch.
 
+With a ``TableIds`` cache, a batch whose series table this host sent
+before (same ``MetricBatch.series_key``) takes the ids and metadata of that
+table whole, with no per-series work; each of its series counts as a hit
+of ``cache``. So does a batch whose table came earlier in the same fetch,
+sharing that batch's ids (filled by ``fill``) and counting the hits and
+misses its lookups had. After the fetch committed, ``remember_tables``
+stores the tables it saw for the first time.
+
 ``columns()`` returns timestamps (ms), series ids and values, each an
 int64/int64/float64 numpy array, in ``add`` order; ``index_order`` sorts
 them by ``(series_id, time)``, the order of the unique index, which every
@@ -34,6 +42,7 @@ import numpy.typing as npt
 
 from ingest.cache import SeriesCache
 from ingest.seriesid import SeriesKey
+from ingest.tableids import TableEntry, TableIds, TableKey
 from shared.errors import DecodeError
 from shared.wire import MetricBatch
 
@@ -73,11 +82,16 @@ class Metadata:
 
 @dataclass(slots=True)
 class _Pending:
-    ids: list[int]
+    ids: list[int] | I64
     holes: list[tuple[int, FastKey]]
     index: npt.NDArray[np.uint32]
     ts: I64
     values: F64
+    table: TableKey | None = None
+    """Set when this batch's table is to be remembered after commit."""
+    metadata: dict[str, Metadata] = field(default_factory=dict)
+    missed: int = 0
+    """Series of its table that were not in the series cache."""
 
 
 @dataclass(slots=True)
@@ -85,11 +99,13 @@ class FetchRows:
     """Accumulates one fetch's batches; see the module docstring for the protocol."""
 
     cache: SeriesCache[FastKey]
+    tables: TableIds[Metadata] | None = None
     missing: dict[FastKey, SeriesKey] = field(default_factory=dict)
     metadata: dict[str, Metadata] = field(default_factory=dict)
     agents: dict[str, str] = field(default_factory=dict)
     samples: int = 0
     _pending: list[_Pending] = field(default_factory=list)
+    _fresh: dict[TableKey, _Pending] = field(default_factory=dict)
 
     def add(self, host: str, batch: MetricBatch) -> None:
         """Take one batch whole, or raise ``DecodeError`` and take nothing of it.
@@ -100,6 +116,11 @@ class FetchRows:
         """
         if "\x00" in host or "\x00" in batch.agent_id:
             raise DecodeError(f"{_CANNOT}: host or agent id contains NUL", reason="nul_character")
+        table: TableKey | None = None
+        if self.tables is not None and batch.series_key is not None:
+            table = (host, batch.series_key)
+            if self._add_known_table(table, batch, self.tables):
+                return
         series = batch.series
         keys: list[FastKey] = [(host, d.name, *d.labels.keys(), *d.labels.values()) for d in series]
         cache = self.cache
@@ -136,15 +157,67 @@ class FetchRows:
         self.metadata.update(metadata)
         self.agents[host] = batch.agent_id
         self.samples += len(batch)
+        pending = _Pending(
+            ids,
+            holes,
+            np.frombuffer(batch.series_index, dtype=np.uint32),
+            np.frombuffer(batch.timestamps_ms, dtype=np.int64),
+            np.frombuffer(batch.values, dtype=np.float64),
+            table,
+            metadata,
+            len(holes),
+        )
+        self._pending.append(pending)
+        if table is not None:
+            self._fresh[table] = pending
+
+    def _add_known_table(
+        self, table: TableKey, batch: MetricBatch, tables: TableIds[Metadata]
+    ) -> bool:
+        """Take ``batch`` as a table seen before (in this fetch or committed); False if new."""
+        first = self._fresh.get(table)
+        if first is not None:
+            self._add_same(table[0], batch, first.ids, first.metadata, missed=first.missed)
+            return True
+        entry = tables.get(table)
+        if entry is not None:
+            self._add_same(table[0], batch, entry.ids, entry.metadata, missed=0)
+            return True
+        return False
+
+    def _add_same(
+        self,
+        host: str,
+        batch: MetricBatch,
+        ids: list[int] | I64,
+        metadata: dict[str, Metadata],
+        *,
+        missed: int,
+    ) -> None:
+        # Its table passed every check of ``add`` for this host before.
+        self.cache.hits += len(ids) - missed
+        self.cache.misses += missed
+        self.metadata.update(metadata)
+        self.agents[host] = batch.agent_id
+        self.samples += len(batch)
         self._pending.append(
             _Pending(
                 ids,
-                holes,
+                [],
                 np.frombuffer(batch.series_index, dtype=np.uint32),
                 np.frombuffer(batch.timestamps_ms, dtype=np.int64),
                 np.frombuffer(batch.values, dtype=np.float64),
             )
         )
+
+    def remember_tables(self) -> None:
+        """Store the ids of tables seen for the first time; call only after the fetch committed."""
+        if self.tables is None:
+            return
+        for p in self._pending:
+            if p.table is not None and not p.holes:
+                self.tables.put(p.table, TableEntry(np.asarray(p.ids, dtype=np.int64), p.metadata))
+                p.table = None
 
     def fill(self, resolved: Mapping[FastKey, int]) -> None:
         """Give every missing key its id (``resolved`` must cover ``missing``)."""

@@ -8,7 +8,8 @@
    buffer straight into ``samples``; ``fault_point("ingest.after_copy")``;
    ``ingest.rollup.dirty.mark_touched`` with the one-minute buckets written;
    metadata that changed; agents not written for 30 s; rejects;
-3. after commit, and only then, fills the series cache.
+3. after commit, and only then, fills the series cache and the fetch's
+   table-id cache (``FetchRows.remember_tables``).
 
 Redelivery: when the COPY hits the unique index (a batch already stored,
 redelivered after a crash between commit and ack, or mixed into a fetch with
@@ -186,6 +187,7 @@ class SampleWriter:
         put = self.cache.put
         for key, sid in resolved.items():
             put(key, sid)
+        rows.remember_tables()
         self._metadata.update(metadata)
         now = self._clock()
         for host, agent_id in agents.items():

@@ -35,6 +35,11 @@ concerned is raised all the same), then checks every field and raises only
 
 Too many samples raises ``BatchTooLarge`` with ``reason="samples_per_batch"``.
 
+``BatchDecoder`` answers as ``decode_batch`` does, but remembers the series
+tables it validated, keyed by their encoded bytes: agents resend the same
+table with every batch, so a consumer that keeps one (ingest) decodes and
+checks only the header and the columns of a repeat.
+
 Messages (``shared.wire.WireMessage`` subclasses) are msgpack maps of their
 JSON form with Alertmanager's field names (``model_dump(mode="json",
 by_alias=True)``), at most ``MAX_MESSAGE_BYTES`` (NATS' default payload limit).
@@ -45,6 +50,7 @@ from __future__ import annotations
 import re
 import sys
 from array import array
+from collections import OrderedDict
 from typing import Any, Final, TypeVar
 
 import msgpack
@@ -128,11 +134,25 @@ def decode_batch(data: bytes, *, limits: DecodeLimits, now_ms: int) -> MetricBat
 
     Raises only ``DecodeError`` subclasses (see the module docstring).
     """
-    if len(data) > limits.max_batch_bytes:
-        raise BatchTooLarge(f"{_BATCH}: {len(data)} bytes, limit {limits.max_batch_bytes}")
+    _check_size(data, limits)
     doc = _unpack_batch(data, limits)
     if type(doc) is not dict:
         raise DecodeError(f"{_BATCH}: not a map")
+    agent_id, seq = _check_header(doc)
+    table = _field(doc, "s", list, "series table")
+    if len(table) > limits.max_series_per_batch:
+        raise TooManySeries(f"{_BATCH}: {len(table)} series, limit {limits.max_series_per_batch}")
+    series = _SeriesChecker(limits).check_table(table)
+    return _with_columns(doc, agent_id, seq, series, limits=limits, now_ms=now_ms)
+
+
+def _check_size(data: bytes, limits: DecodeLimits) -> None:
+    if len(data) > limits.max_batch_bytes:
+        raise BatchTooLarge(f"{_BATCH}: {len(data)} bytes, limit {limits.max_batch_bytes}")
+
+
+def _check_header(doc: dict[str, Any]) -> tuple[str, int]:
+    """Version, agent id and sequence of an unpacked batch, in that order of checking."""
     version = doc.get("v")
     if type(version) is not int:
         raise DecodeError(f"{_BATCH}: field v (version) is missing or not an integer")
@@ -144,11 +164,19 @@ def decode_batch(data: bytes, *, limits: DecodeLimits, now_ms: int) -> MetricBat
     seq = _field(doc, "q", int, "sequence")
     if not 0 <= seq <= MAX_SEQ:
         raise DecodeError(f"{_BATCH}: sequence {seq} outside 0..2**63-1")
-    table = _field(doc, "s", list, "series table")
-    if len(table) > limits.max_series_per_batch:
-        raise TooManySeries(f"{_BATCH}: {len(table)} series, limit {limits.max_series_per_batch}")
-    series = _SeriesChecker(limits).check_table(table)
+    return agent_id, seq
 
+
+def _with_columns(
+    doc: dict[str, Any],
+    agent_id: str,
+    seq: int,
+    series: list[SeriesDesc],
+    *,
+    limits: DecodeLimits,
+    now_ms: int,
+) -> MetricBatch:
+    """The batch of a checked header and series table, once its columns pass their checks."""
     raw_index = _field(doc, "i", bytes, "series indexes")
     raw_ts = _field(doc, "t", bytes, "timestamps")
     raw_values = _field(doc, "x", bytes, "values")
@@ -195,20 +223,130 @@ def validate_batch(batch: MetricBatch, *, limits: DecodeLimits, now_ms: int) -> 
     )
 
 
-def _unpack_batch(data: bytes, limits: DecodeLimits) -> object:
+class BatchDecoder:
+    """``decode_batch`` that remembers validated series tables by their encoded bytes.
+
+    An agent sends the same series table with every batch (only the columns
+    change), and decoding and validating that table is most of a decode's
+    cost. ``decode`` first walks the top-level map without decoding the
+    table (msgpack ``skip``), which yields the exact bytes of the table's
+    encoding; when those bytes equal a table this decoder validated before,
+    only the header and the columns are decoded and checked. Otherwise, or
+    when the walk finds anything unusual (not a map, a repeated key, bytes
+    after the map, any unpacking error), the batch goes through
+    ``decode_batch`` as is, so every rejection has the same error and
+    message; a batch it accepts has its table remembered.
+
+    Sound because a table's validation depends only on its bytes and the
+    limits, which are fixed per decoder; the check of the columns against
+    the table needs only its length. Batches decoded from one remembered
+    table share its ``series`` list and ``SeriesDesc`` objects (treat them
+    as read-only) and carry its bytes as ``MetricBatch.series_key``.
+
+    Bounded: least recently used tables are dropped while the tables held
+    count more than ``max_series`` series in all. Not thread-safe.
+    """
+
+    __slots__ = ("_held", "_limits", "_max_series", "_options", "_tables", "hits", "misses")
+
+    def __init__(self, limits: DecodeLimits, *, max_series: int) -> None:
+        if max_series < 1:
+            raise ValueError(f"cannot size the series-table cache to {max_series} series")
+        self._limits = limits
+        self._max_series = max_series
+        self._options = _unpack_options(limits)
+        self._tables: OrderedDict[bytes, tuple[bytes, list[SeriesDesc]]] = OrderedDict()
+        self._held = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        """Number of tables held."""
+        return len(self._tables)
+
+    @property
+    def series_held(self) -> int:
+        return self._held
+
+    def decode(self, data: bytes, *, now_ms: int) -> MetricBatch:
+        """What ``decode_batch(data, limits=..., now_ms=now_ms)`` returns or raises."""
+        limits = self._limits
+        _check_size(data, limits)
+        walked = self._walk(data)
+        if walked is None:
+            return decode_batch(data, limits=limits, now_ms=now_ms)
+        doc, span = walked
+        found = self._tables.get(span)
+        if found is None:
+            self.misses += 1
+            batch = decode_batch(data, limits=limits, now_ms=now_ms)
+            batch.series_key = self._remember(span, batch.series)
+            return batch
+        self.hits += 1
+        self._tables.move_to_end(span)
+        key, series = found
+        agent_id, seq = _check_header(doc)
+        batch = _with_columns(doc, agent_id, seq, series, limits=limits, now_ms=now_ms)
+        batch.series_key = key
+        return batch
+
+    def _walk(self, data: bytes) -> tuple[dict[str, Any], bytes] | None:
+        """The top-level fields but the table, and the table's bytes; ``None``: take the slow path."""
+        unpacker = msgpack.Unpacker(max_buffer_size=max(len(data), 1), **self._options)
+        try:
+            unpacker.feed(data)
+            doc: dict[str, Any] = {}
+            span = None
+            entries = unpacker.read_map_header()
+            if entries > self._options["max_map_len"]:  # unpackb would refuse it
+                return None
+            for _ in range(entries):
+                key = unpacker.unpack()
+                if type(key) is not str or key in doc:
+                    return None
+                if key == "s":
+                    start = unpacker.tell()
+                    unpacker.skip()
+                    span = bytes(data[start : unpacker.tell()])
+                    doc[key] = None
+                else:
+                    doc[key] = unpacker.unpack()
+            if span is None or unpacker.tell() != len(data):
+                return None
+        except Exception:  # noqa: BLE001 - whatever went wrong, decode_batch names it
+            return None
+        return doc, span
+
+    def _remember(self, span: bytes, series: list[SeriesDesc]) -> bytes | None:
+        size = max(len(series), 1)
+        if size > self._max_series:
+            return None
+        tables = self._tables
+        while tables and self._held + size > self._max_series:
+            _, (_, dropped) = tables.popitem(last=False)
+            self._held -= max(len(dropped), 1)
+        tables[span] = (span, series)
+        self._held += size
+        return span
+
+
+def _unpack_options(limits: DecodeLimits) -> dict[str, Any]:
     # Each limit is the largest legitimate size, so hostile headers fail early.
+    return {
+        "raw": False,
+        "strict_map_key": True,
+        "use_list": True,
+        "max_str_len": 4 * max(limits.max_label_value_length, limits.max_label_name_length),
+        "max_bin_len": 8 * limits.max_samples_per_batch,
+        "max_array_len": max(limits.max_series_per_batch, 5),
+        "max_map_len": max(limits.max_labels_per_series, 7),
+        "max_ext_len": 0,
+    }
+
+
+def _unpack_batch(data: bytes, limits: DecodeLimits) -> object:
     try:
-        return msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            use_list=True,
-            max_str_len=4 * max(limits.max_label_value_length, limits.max_label_name_length),
-            max_bin_len=8 * limits.max_samples_per_batch,
-            max_array_len=max(limits.max_series_per_batch, 5),
-            max_map_len=max(limits.max_labels_per_series, 7),
-            max_ext_len=0,
-        )
+        return msgpack.unpackb(data, **_unpack_options(limits))
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise _typed_unpack_error(exc, limits) from exc
 

@@ -224,6 +224,12 @@ class MetricBatch:
     The three arrays have one entry per sample: ``series_index`` ('I', an
     index into ``series``), ``timestamps_ms`` ('q', ms since the epoch) and
     ``values`` ('d').
+
+    ``series_key`` is in-memory only, never on the wire: set by
+    ``shared.codec.BatchDecoder`` to the encoded bytes of the series table
+    when it came from the decoder's cache of validated tables. Batches with
+    equal keys share one ``series`` list (read-only), so a consumer may key
+    its own per-table work by it; ``None`` means "no such identity".
     """
 
     agent_id: str
@@ -232,6 +238,7 @@ class MetricBatch:
     series_index: array[int] = field(default_factory=lambda: array("I"))
     timestamps_ms: array[int] = field(default_factory=lambda: array("q"))
     values: array[float] = field(default_factory=lambda: array("d"))
+    series_key: bytes | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         """Number of samples."""

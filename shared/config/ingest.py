@@ -25,6 +25,15 @@ class IngestConfig(Section):
     series_cache_size: int = Field(
         default=1_000_000, ge=1000, description="Series ids kept in memory per replica."
     )
+    table_cache_series: int = Field(
+        default=500_000,
+        ge=0,
+        description="Series held, per replica, in the caches of series tables seen before "
+        "(validated tables and their series ids per host; agents resend the same table with "
+        "every batch, so a repeat skips decoding and lookups). About 1 KiB each; keep it above "
+        "hosts x series per host, or the least recently used tables keep being dropped. "
+        "0 turns them off.",
+    )
     listen_address: str = Field(
         default="127.0.0.1:9464", description="host:port of /metrics and /healthz (port 0: any)."
     )

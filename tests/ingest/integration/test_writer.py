@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import asyncpg
 
 from ingest.cache import SeriesCache
 from ingest.migrate import migrate
-from ingest.rows import FastKey, FetchRows
+from ingest.rows import FastKey, FetchRows, Metadata
+from ingest.tableids import TableIds
 from ingest.writer import SampleWriter
-from shared.wire import MetricBatch
+from shared.codec import BatchDecoder, encode_batch
+from shared.wire import DecodeLimits, MetricBatch
 from tests.ingest.helpers import audit, make_batch
 
 
@@ -46,6 +50,42 @@ async def test_redelivered_fetch_is_a_noop_and_mixed_fetch_stores_all_new(fresh_
         conn = await pool.acquire()
         try:
             assert await conn.fetchval("SELECT count(*) FROM series") == 5
+        finally:
+            await pool.release(conn)
+    finally:
+        await pool.close()
+
+
+async def test_fetches_through_the_table_caches_store_each_sample_once(fresh_db: str) -> None:
+    await migrate(fresh_db)
+    pool = await asyncpg.create_pool(fresh_db, min_size=1, max_size=2)
+    decoder = BatchDecoder(DecodeLimits(), max_series=1000)
+    tables: TableIds[Metadata] = TableIds(1000)
+    now_ms = int(time.time() * 1000)
+
+    def rows_of(cache: SeriesCache[FastKey], seqs: list[int]) -> FetchRows:
+        rows = FetchRows(cache, tables)
+        for seq in seqs:
+            batch = make_batch("a", seq, series=5, samples_per_series=3, base_ms=now_ms - 60_000)
+            data = encode_batch(batch)
+            rows.add("host-a", decoder.decode(data, now_ms=now_ms))
+        return rows
+
+    try:
+        cache: SeriesCache[FastKey] = SeriesCache(1000)
+        writer = SampleWriter(pool, cache)
+        await writer.write(rows_of(cache, [0, 1, 2]))
+        assert len(tables) == 1
+        assert await audit(fresh_db) == (45, 45)
+        hits = cache.hits
+        await writer.write(rows_of(cache, [1, 3, 2, 4]))  # redelivered and new, all from tables
+        assert cache.hits - hits == 4 * 5
+        assert await audit(fresh_db) == (75, 75)
+        assert writer.staged_writes == 1
+        conn = await pool.acquire()
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM series") == 5
+            assert await conn.fetchval("SELECT count(DISTINCT series_id) FROM samples") == 5
         finally:
             await pool.release(conn)
     finally:
