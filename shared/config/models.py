@@ -26,6 +26,14 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from shared.config.agent import AgentConfig
 from shared.config.alerter import AlerterConfig
 from shared.config.base import Section, check_labels
+from shared.config.http import (
+    AUTH_DESCRIPTION,
+    CORS_DESCRIPTION,
+    TLS_DESCRIPTION,
+    HttpAuthConfig,
+    HttpTLSConfig,
+    check_origins,
+)
 from shared.config.ingest import IngestConfig
 from shared.config.notifier import NotifierConfig
 from shared.duration import Duration, parse_duration
@@ -215,6 +223,30 @@ class VisualizationConfig(Section):
         default=False,
         description="Answer max/min/sum/count/avg_over_time from the 1m/1h rollups when range, "
         "step and end are whole buckets (web/storage_tsdb.py says exactly when).",
+    )
+    auth: HttpAuthConfig = Field(default_factory=HttpAuthConfig, description=AUTH_DESCRIPTION)
+    tls: HttpTLSConfig | None = Field(default=None, description=TLS_DESCRIPTION)
+    cors_origins: Annotated[list[str], AfterValidator(check_origins)] = Field(
+        default_factory=list, description=CORS_DESCRIPTION
+    )
+    sla_objective: float = Field(
+        default=0.999,
+        gt=0,
+        lt=1,
+        description="SLA report: the availability objective the error budget is measured "
+        "against (a fraction; ?objective= overrides it per request). docs/reports.md.",
+    )
+    sla_max_gap: Duration = Field(
+        default=parse_duration("5m"),
+        gt=0,
+        description="SLA report: how long one sample counts for at most; longer silences "
+        "are gaps without data (?max_gap= overrides it per request).",
+    )
+    capacity_lookback: Duration = Field(
+        default=parse_duration("7d"),
+        gt=0,
+        description="Capacity report: how far back the linear trend is fitted (?lookback= "
+        "overrides it per request).",
     )
 
     @field_validator("listen_address")
