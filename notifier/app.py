@@ -54,9 +54,9 @@ from notifier.pipeline import Pipeline
 from notifier.receivers.base import BuildContext, Integration
 from notifier.receivers.registry import build_receivers
 from notifier.route import build
-from notifier.silence import Silencer
 from notifier.ssrf import URLGuard
 from shared.admin import AdminServer
+from shared.alertmanager.silence import Silencer
 from shared.bus.connect import connect
 from shared.bus.provision import provision
 from shared.codec import decode_message, encode_message
@@ -173,6 +173,7 @@ class App:
             external_url=self.loaded.config.alerting.external_url,
             on_attempt=self._count_attempt,
             on_done=self._count_done,
+            on_leased=self._look_again,
         )
         now = self.clock()
         for alert in list(self.store):
@@ -410,6 +411,11 @@ class App:
         finally:
             dispatcher.complete(flush, ok)
             self._wake.set()
+
+    def _look_again(self, flush: Flush, at: datetime) -> None:
+        """Another replica held the flush's lease until ``at``: flush the group again then."""
+        self.dispatcher.look_again(flush, at)
+        self._wake.set()
 
     # ------------------------------------------------------------------ output
 

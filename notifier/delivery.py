@@ -12,7 +12,10 @@ pause before the next attempt, or ``None`` to give up, out). Rules:
   ``group_interval``, as Alertmanager bounds a flush by it).
 
 ``deliver`` runs the loop for one integration; the caller starts one task per
-integration, so a slow or failing receiver never delays another.
+integration, so a slow or failing receiver never delays another. Before each
+retry it calls ``renew`` (when given) with the seconds the pause and the next
+attempt may take: the caller extends its delivery lease by that much, and a
+``False`` (another replica holds the lease now) ends the delivery as failed.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class Attempt:
 
 
 Report = Callable[[Attempt], Awaitable[None]]
+Renew = Callable[[float], Awaitable[bool]]
 
 
 async def deliver(
@@ -83,6 +87,7 @@ async def deliver(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rand: Callable[[], float] = random.random,
+    renew: Renew | None = None,
 ) -> bool:
     """Send until success, a permanent failure or the deadline (seconds from now); True on success."""
     start = clock()
@@ -109,6 +114,13 @@ async def deliver(
         delay = None
         if not isinstance(error, PermanentError):
             delay = policy.next_delay(attempt, clock() - start, deadline, rand(), error.retry_after)
+        if delay is not None and renew is not None and not await renew(delay + timeout):
+            await report(
+                Attempt(
+                    attempt, "failed", f"{error}; another replica took the delivery over", duration
+                )
+            )
+            return False
         if delay is None:
             await report(Attempt(attempt, "failed", str(error), duration))
             return False

@@ -6,12 +6,13 @@ with ``raise ... from exc``::
     NotifierError
     ├── AlertmanagerConfigError   the Alertmanager-format configuration is invalid
     │                             (a ``shared.errors.ConfigError`` too: ``problems`` has paths)
-    ├── MatcherError              a matcher string cannot be parsed (ValueError too)
     └── DeliveryError             one delivery attempt failed
         ├── RetryableError        worth another attempt (timeout, 5xx, 429, network)
         └── PermanentError        not worth another attempt (4xx, refused URL, bad payload)
 
-Messages read "cannot <verb> <object>: <reason>" and never carry secrets.
+Matchers and silences raise ``shared.alertmanager.errors.MatcherError`` (the
+Alertmanager model is shared with the web service). Messages read
+"cannot <verb> <object>: <reason>" and never carry secrets.
 """
 
 from __future__ import annotations
@@ -25,10 +26,6 @@ class NotifierError(VigilError):
 
 class AlertmanagerConfigError(NotifierError, ConfigError):
     """The Alertmanager configuration is invalid; ``problems`` holds (path, message) pairs."""
-
-
-class MatcherError(NotifierError, ValueError):
-    """A matcher (``name="value"``, ``name=~"re"``, ...) cannot be parsed or compiled."""
 
 
 class DeliveryError(NotifierError):

@@ -16,7 +16,10 @@ Timers, per group (route + its group labels):
   (``notifier.nflog.needs_update``), which applies ``repeat_interval``;
 - a group has at most one flush in flight; a flush that comes due meanwhile
   waits for ``complete``; after a successful flush its resolved alerts are
-  dropped from the group unless they changed since; an empty group is removed.
+  dropped from the group unless they changed since; an empty group is removed;
+- ``look_again(flush, at)`` brings the next flush forward to ``at`` (another
+  replica held the delivery lease until then: if it died, this one covers
+  once the lease is over instead of a whole ``group_interval`` later).
 """
 
 from __future__ import annotations
@@ -87,6 +90,9 @@ class AggregationGroup:
         self.in_flight = out
         return out
 
+    def look_again(self, at: datetime) -> None:
+        self.next_flush = min(self.next_flush, at)
+
     def complete(self, flush: Flush, ok: bool) -> None:
         if self.in_flight is flush:
             self.in_flight = None
@@ -135,6 +141,12 @@ class Dispatcher:
         group.complete(flush, ok)
         if group.empty:
             del self.groups[gid]
+
+    def look_again(self, flush: Flush, at: datetime) -> None:
+        """Flush ``flush``'s group again at ``at`` if that is sooner than planned."""
+        group = self.groups.get((flush.route.id, flush.group_key))
+        if group is not None:
+            group.look_again(at)
 
     def next_deadline(self) -> datetime | None:
         """When the earliest flush is due (``None``: no group waits)."""

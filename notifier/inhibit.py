@@ -16,7 +16,7 @@ from datetime import datetime
 
 from notifier.alerts import is_resolved
 from notifier.config.models import InhibitRuleConfig
-from notifier.matchers import LabelMatcher, matches_all
+from shared.alertmanager.matchers import LabelMatcher, matches_all
 from shared.wire import AlertEvent
 
 

@@ -8,17 +8,20 @@ in ``notifier.nflog``):
 2. ``acquire``: write the entry back with this replica's lease (owner, until)
    by compare-and-set on the revision read (create when absent); losing the
    race means another replica took it: stop;
-3. deliver;
+3. deliver; before each retry ``renew`` the lease over the back-off pause and
+   the next attempt, by compare-and-set on the lease's revision (a changed
+   revision means another replica took over: stop);
 4. on success ``record`` the notified alerts by compare-and-set on the lease's
    revision (re-checked: if it changed, the lease expired and another replica
    took over, and the record is left to it); on failure ``release`` the lease
    so another replica (or the next flush) may try at once.
 
-The lease outlasts a whole delivery (every attempt plus back-off), so a
-replica killed mid-delivery is covered by another once it expires. A replica
-that dies between the provider's answer and ``record`` leaves a duplicate to
-the next replica: at least once. Clocks of replicas are assumed in sync to
-well under the lease.
+A lease covers one attempt (its timeout plus a margin) and is renewed before
+each retry, so it outlasts the whole delivery of a live replica while a
+replica killed mid-delivery is covered by another within one attempt's time,
+not a whole ``group_interval``. A replica that dies between the provider's
+answer and ``record`` leaves a duplicate to the next replica: at least once.
+Clocks of replicas are assumed in sync to well under the lease.
 
 If the KV store cannot be reached, the log falls back to this replica's memory
 (delivery goes on; replicas may then both deliver) and says so once.
@@ -108,6 +111,20 @@ class NotificationLog:
             base.extra,
         )
         return await self._write(key, leased, rev)
+
+    async def renew(
+        self, key: str, lease_rev: int, entry: Entry | None, now: datetime, lease: float
+    ) -> int | None:
+        """Extend a held lease to ``now + lease``; the new revision, ``None`` if it was lost.
+
+        With the KV store unreachable the lease is kept as it is (delivery goes on, as
+        everywhere in the memory fallback).
+        """
+        conflicts = self.conflicts
+        got = await self.acquire(key, entry, lease_rev, now, lease)
+        if got is None and self.conflicts == conflicts and self._failing:
+            return lease_rev
+        return got
 
     async def record(self, key: str, lease_rev: int, entry: Entry) -> bool:
         """Record a delivered notification; False if the lease was lost meanwhile."""

@@ -24,7 +24,7 @@ from notifier.config.models import (
     DEFAULT_REPEAT_INTERVAL,
     RouteConfig,
 )
-from notifier.matchers import LabelMatcher, go_quote, matchers_string, matches_all
+from shared.alertmanager.matchers import LabelMatcher, go_quote, matchers_string, matches_all
 
 
 @dataclass(frozen=True, slots=True)

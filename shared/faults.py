@@ -10,7 +10,7 @@ comma-separated, each optionally with an action and a count::
     VIGIL_FAULTS="ingest.after_copy_before_ack=crash"        # exit at once (os._exit(77))
     VIGIL_FAULTS="ingest.after_copy_before_ack=crash@3"      # on the 3rd time it is reached
     VIGIL_FAULTS="agent.before_publish=hang"                 # block forever (a stuck process)
-    VIGIL_FAULTS="notifier.after_send=raise"                 # raise FaultInjected
+    VIGIL_FAULTS="notifier.after_send_before_log=raise"      # raise FaultInjected
 
 An unarmed point costs one dict lookup. ``os._exit`` skips every cleanup on
 purpose: that is what a crash looks like to the rest of the system.

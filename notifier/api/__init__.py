@@ -1,20 +1,16 @@
 """Alertmanager API v2, served by the notifier on its listen address.
 
-Modules: ``models`` (the OpenAPI shapes in and out, Alertmanager's field
-names), ``filters`` (``filter=`` matchers and the receiver regex),
-``silences`` (Alertmanager's silence rules, kept in the KV bucket with
-compare-and-set and announced on the silences stream), ``alerts`` (postable
-alerts to ``AlertEvent``s on the alerts stream), ``server`` (the FastAPI app,
-the operations endpoints of ``shared.admin`` mounted beside it, run by uvicorn).
-
-Exceptions::
-
-    ApiError(status, message)        answered as a JSON string with that status
-     +-- BadRequest                  400: the request is invalid
-     +-- NotFound                    404: no such silence
+Modules here: ``alerts`` (postable alerts to ``AlertEvent``s on the alerts
+stream) and ``server`` (the FastAPI app, the operations endpoints of
+``shared.admin`` mounted beside it, run by uvicorn). The model it shares with
+the web service is ``shared.alertmanager``: the OpenAPI shapes (``models``),
+``filter=`` matchers (``filters``), silences kept in the KV bucket with
+compare-and-set and announced on the silences stream (``silences``), and the
+API's exceptions (``apierrors``: ``ApiError`` answered as a JSON string with its
+status; ``BadRequest`` 400, ``NotFound`` 404).
 """
 
-from notifier.api.errors import ApiError, BadRequest, NotFound
 from notifier.api.server import ApiServer, NotifierView
+from shared.alertmanager.apierrors import ApiError, BadRequest, NotFound
 
 __all__ = ["ApiError", "ApiServer", "BadRequest", "NotFound", "NotifierView"]

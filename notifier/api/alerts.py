@@ -23,8 +23,8 @@ import nats.errors
 import nats.js.errors
 from nats.js.client import JetStreamContext
 
-from notifier.api.errors import ApiError, BadRequest
-from notifier.api.models import PostableAlert
+from shared.alertmanager.apierrors import ApiError, BadRequest
+from shared.alertmanager.models import PostableAlert
 from shared.codec import encode_message
 from shared.wire import LABEL_NAME_RE, AlertEvent, Names
 

@@ -37,24 +37,31 @@ from pydantic import TypeAdapter, ValidationError
 
 from notifier.alerts import AlertStore, is_resolved
 from notifier.api import alerts as api_alerts
-from notifier.api.errors import ApiError, BadRequest
-from notifier.api.filters import matches_filter, parse_filter, parse_receiver, receivers_match
-from notifier.api.models import (
+from notifier.api.original import original
+from notifier.config import NotifierConfig
+from notifier.group import Dispatcher
+from notifier.route import Route
+from shared.admin import AdminServer, Handler
+from shared.alertmanager.apierrors import ApiError, BadRequest
+from shared.alertmanager.filters import (
+    matches_filter,
+    parse_filter,
+    parse_receiver,
+    receivers_match,
+)
+from shared.alertmanager.matchers import LabelMatcher
+from shared.alertmanager.models import (
     PostableAlert,
     PostableSilence,
     fmt_time,
     gettable_alert,
     gettable_silence,
 )
-from notifier.api.original import original
-from notifier.api.silences import SilenceStore
-from notifier.config import NotifierConfig
-from notifier.group import Dispatcher
-from notifier.matchers import LabelMatcher
-from notifier.route import Route
-from notifier.silence import state
-from shared.admin import AdminServer, Handler
+from shared.alertmanager.silence import state
+from shared.alertmanager.silences import SilenceStore
 from shared.config.loader import LoadedConfig
+from shared.httpsec.middleware import HttpSecurityMiddleware, warn_if_open
+from shared.httpsec.tls import uvicorn_ssl_options
 from shared.log import get_logger
 from shared.wire import AlertEvent, AlertStatus, Names
 
@@ -151,7 +158,9 @@ class ApiServer:
             lifespan="off",
             ws="none",
             timeout_graceful_shutdown=5,
+            **uvicorn_ssl_options(self.view.loaded.config.notifier.tls),
         )
+        warn_if_open("notifier", self.host, self.view.loaded.config.notifier)
         config.load()
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)
@@ -177,6 +186,9 @@ class ApiServer:
 
     def _build(self) -> FastAPI:
         app = FastAPI(title="Vigil notifier", docs_url=None, redoc_url=None, openapi_url=None)
+        app.add_middleware(
+            HttpSecurityMiddleware, settings=lambda: self.view.loaded.config.notifier
+        )
 
         @app.exception_handler(ApiError)
         async def _api_error(_request: Request, exc: ApiError) -> Response:

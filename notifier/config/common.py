@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
-from notifier.matchers import LABEL_NAME_RE, LabelMatcher, parse_matchers
+from shared.alertmanager.matchers import LABEL_NAME_RE, LabelMatcher, parse_matchers
 
 
 class AMModel(BaseModel):

@@ -24,8 +24,8 @@ from notifier.config.common import (
     legacy_matchers,
 )
 from notifier.config.receivers import Receiver
-from notifier.matchers import LABEL_NAME_RE, LabelMatcher
 from notifier.timeinterval import TimeInterval
+from shared.alertmanager.matchers import LABEL_NAME_RE, LabelMatcher
 from shared.duration import Duration, parse_duration
 
 DEFAULT_GROUP_WAIT = parse_duration("30s")

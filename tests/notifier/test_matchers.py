@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.errors import MatcherError
-from notifier.matchers import (
+from shared.alertmanager.errors import MatcherError
+from shared.alertmanager.matchers import (
     LabelMatcher,
     go_quote,
     matchers_string,

@@ -13,7 +13,7 @@ from notifier.nflogkv import NotificationLog
 from notifier.pipeline import Pipeline
 from notifier.receivers.base import Notification
 from notifier.route import build
-from notifier.silence import Silencer
+from shared.alertmanager.silence import Silencer
 from shared.bus.provision import provision
 from shared.config.loader import load_config
 from shared.wire import AlertStatus, Names, NotificationResult

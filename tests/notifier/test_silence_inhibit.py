@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.errors import MatcherError
 from notifier.inhibit import Inhibitor, InhibitRule
-from notifier.silence import Silencer, state, validate
+from shared.alertmanager.errors import MatcherError
+from shared.alertmanager.silence import Silencer, state, validate
 from shared.wire import Matcher, Silence
 from tests.notifier.helpers import alert, at, config
 

@@ -7,11 +7,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifier.api.alerts import msg_id, to_events
-from notifier.api.errors import ApiError, BadRequest
-from notifier.api.filters import matches_filter, parse_filter, parse_receiver, receivers_match
-from notifier.api.models import PostableAlert, PostableSilence, fmt_time
 from notifier.api.original import mask
-from notifier.api.silences import can_update, check, expired, ms, sort_key
+from shared.alertmanager.apierrors import ApiError, BadRequest
+from shared.alertmanager.filters import (
+    matches_filter,
+    parse_filter,
+    parse_receiver,
+    receivers_match,
+)
+from shared.alertmanager.models import PostableAlert, PostableSilence, fmt_time
+from shared.alertmanager.silences import can_update, check, expired, ms, sort_key
 from shared.wire import Matcher, Silence
 from tests.notifier.helpers import T0, at
 

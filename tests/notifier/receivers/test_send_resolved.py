@@ -13,7 +13,7 @@ from notifier.pipeline import Pipeline
 from notifier.receivers.base import BuildContext
 from notifier.receivers.registry import build_receivers
 from notifier.route import build
-from notifier.silence import Silencer
+from shared.alertmanager.silence import Silencer
 from tests.notifier.helpers import alert, at, config
 from tests.notifier.hookserver import HookServer
 

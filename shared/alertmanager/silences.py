@@ -4,7 +4,7 @@ Rules (Alertmanager's ``api/v2`` handler and ``silence.Silences.Set``/``Expire``
 
 - a posted silence needs ``startsAt`` before ``endsAt``, an ``endsAt`` not in
   the past, valid matchers, and one matcher that does not match the empty
-  string (``notifier.silence.validate``); otherwise 400;
+  string (``shared.alertmanager.silence.validate``); otherwise 400;
 - without ``id`` it is new: a UUID is drawn and a ``startsAt`` in the past
   becomes now;
 - with ``id`` of an unknown silence: 404; of a known one it is changed in
@@ -44,10 +44,10 @@ import nats.js.errors
 from nats.js.client import JetStreamContext
 from nats.js.kv import KeyValue
 
-from notifier.api.errors import ApiError, BadRequest, NotFound
-from notifier.api.models import PostableSilence
-from notifier.errors import MatcherError
-from notifier.silence import state, validate
+from shared.alertmanager.apierrors import ApiError, BadRequest, NotFound
+from shared.alertmanager.errors import MatcherError
+from shared.alertmanager.models import PostableSilence
+from shared.alertmanager.silence import state, validate
 from shared.codec import decode_message, encode_message
 from shared.errors import DecodeError
 from shared.log import get_logger

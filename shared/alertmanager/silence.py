@@ -5,7 +5,7 @@ A silence (``shared.wire.Silence``, Alertmanager's API v2 model) is
 - *pending* before ``startsAt``, *active* from ``startsAt`` until ``endsAt``
   (exclusive), *expired* from ``endsAt`` on;
 - matching an alert when every matcher matches its labels with
-  ``notifier.matchers`` semantics (absent label = ``""``, anchored regexes):
+  ``shared.alertmanager.matchers`` semantics (absent label = ``""``, anchored regexes):
   ``isEqual: false`` negates (``!=``, ``!~``).
 
 ``validate`` applies Alertmanager's rules for a new silence: valid label names
@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Literal
 
-from notifier.errors import MatcherError
-from notifier.matchers import LABEL_NAME_RE, LabelMatcher, MatchType
+from shared.alertmanager.errors import MatcherError
+from shared.alertmanager.matchers import LABEL_NAME_RE, LabelMatcher, MatchType
 from shared.wire import Matcher, Silence
 
 SilenceState = Literal["pending", "active", "expired"]

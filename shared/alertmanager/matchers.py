@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from notifier.errors import MatcherError
+from shared.alertmanager.errors import MatcherError
 
 MatchType = Literal["=", "!=", "=~", "!~"]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from notifier.api.errors import BadRequest
-from notifier.errors import MatcherError
-from notifier.matchers import LabelMatcher, parse_matchers
+from shared.alertmanager.apierrors import BadRequest
+from shared.alertmanager.errors import MatcherError
+from shared.alertmanager.matchers import LabelMatcher, parse_matchers
 
 
 def parse_filter(values: Iterable[str]) -> list[LabelMatcher]:
