@@ -50,6 +50,12 @@ Evaluation:
 - After an evaluation that changed a group's state, the state is saved to KV
   ``alert_state`` (key: the group key as a host token), with the notifier's latest
   ``<prefix>.alertstatus`` for the group's alerts.
+- Each group's rule health and evaluation times (``alerter.status``) go to the same
+  bucket under ``rules.<group key as a host token>``, debounced
+  (``alerter.status_write_interval``; at once on a health change). At start and
+  after a reload the documents are made to match the rules: those of groups no
+  longer loaded are deleted, a saved one describing the same rules is taken as
+  the last known health, any other is replaced by one with health ``unknown``.
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 from prometheus_client import CollectorRegistry
 
@@ -79,6 +85,7 @@ from alerter.group import GroupEvaluator, engine_query
 from alerter.metrics import AlerterMetrics
 from alerter.rules import load_files
 from alerter.rules.model import RuleGroup
+from alerter.status import GroupStatus
 from alerter.warmdb import DatabaseHistory, HistoryRange, HistorySource
 from alerter.window import Selector, WindowStore, _Window, selectors_of
 from shared import hosttoken
@@ -93,7 +100,14 @@ from shared.errors import ConfigError, DecodeError
 from shared.log import get_logger
 from shared.promql.engine import Engine
 from shared.tasks import cancel_all, close_nats
-from shared.wire import AlertStatus, MetricBatch, Names, SeriesDesc, fingerprint
+from shared.wire import (
+    RULE_STATUS_PREFIX,
+    AlertStatus,
+    MetricBatch,
+    Names,
+    SeriesDesc,
+    fingerprint,
+)
 
 log = get_logger(__name__)
 
@@ -119,6 +133,7 @@ class _Group:
     history_ms: int
     kv_key: str
     agent_id: str
+    status: GroupStatus
     not_before_ms: int = 0
     last_eval_ms: int = 0
     due_ms: int | None = None
@@ -216,9 +231,13 @@ class App:
                 history_ms=max((s.history_ms for s in sels), default=0),
                 kv_key=hosttoken.encode(rg.key),
                 agent_id=f"alerter-{digest}",
+                status=GroupStatus(
+                    rg, interval_s=evaluator.interval_ms / 1000, position=len(groups)
+                ),
             )
             prev = old.get(rg.key)
             if prev is not None:
+                g.status.carry(prev.status)
                 evaluator.restore(prev.evaluator.to_dict())
                 g.last_eval_ms, g.saved, g.fingerprints = (
                     prev.last_eval_ms,
@@ -241,6 +260,7 @@ class App:
         async with self._lock:
             self.loaded = new
             self._install(rule_groups, previous=self.groups)
+            await self._sync_status()
         log.info("rules loaded", groups=len(self.groups))
 
     # ------------------------------------------------------------------ lifecycle
@@ -267,6 +287,7 @@ class App:
         self._kv_agents = await js.key_value(self.names.kv_agents)
         await self._restore_state()
         await self._restore_agents()
+        await self._sync_status()
 
         now = self.clock()
         replay_from = now - self._window_ms()
@@ -451,6 +472,55 @@ class App:
                     "cannot restore alert state, starting empty", group=g.rules.key, error=str(exc)
                 )
 
+    async def _sync_status(self) -> None:
+        """Make the status documents match the loaded rules (see the module docstring)."""
+        kv = self._kv_state
+        if kv is None:
+            return
+        try:
+            keys = [k for k in await kv.keys() if k.startswith(RULE_STATUS_PREFIX)]
+        except NoKeysError:
+            keys = []
+        except Exception as exc:  # noqa: BLE001 - the next evaluations write the documents
+            log.warning("cannot list rule status documents", error=str(exc) or repr(exc))
+            return
+        wanted = {g.status.key: g for g in self.groups}
+        for key in keys:
+            if key not in wanted:
+                try:
+                    await kv.delete(key)
+                except Exception as exc:  # noqa: BLE001 - web shows it until the next sync
+                    self.metrics.publish_errors.labels("status").inc()
+                    log.warning("cannot delete KV", key=key, error=str(exc) or repr(exc))
+        for key, g in wanted.items():
+            if g.status.written_ms is not None:
+                continue  # this process wrote it for these rules (a pending write follows)
+            doc: Any = None
+            if key in keys:
+                with contextlib.suppress(Exception):
+                    doc = json.loads((await kv.get(key)).value or b"null")
+            if isinstance(doc, dict) and g.status.restore(doc):
+                continue
+            await self._write_status(g, self.clock())
+
+    async def _write_status(self, g: _Group, now_ms: int) -> None:
+        if self._kv_state is None:
+            return
+        g.status.written(now_ms)
+        await self._kv_put(self._kv_state, g.status.key, g.status.document(), "status")
+
+    async def _flush_status(self) -> None:
+        """Write the status documents whose debounce has passed."""
+        now = self.clock()
+        interval = self._status_interval_ms()
+        async with self._lock:
+            for g in self.groups:
+                if g.status.due(now, interval):
+                    await self._write_status(g, now)
+
+    def _status_interval_ms(self) -> int:
+        return max(1, round(self.settings.status_write_interval * 1000))
+
     async def _restore_agents(self) -> None:
         kv = self._kv_agents
         if kv is None:
@@ -578,6 +648,7 @@ class App:
             self._wake.clear()
             try:
                 await self.evaluate_due()
+                await self._flush_status()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the loop must keep running
@@ -589,6 +660,10 @@ class App:
     def _next_tick_ms(self) -> int:
         now = self.clock()
         ticks = [now - now % g.evaluator.interval_ms + g.evaluator.interval_ms for g in self.groups]
+        interval = self._status_interval_ms()
+        ticks += [
+            t for g in self.groups if (t := g.status.due_at(interval)) is not None and t > now
+        ]
         return min(ticks, default=now + 1000)
 
     async def evaluate_due(self) -> None:
@@ -633,8 +708,9 @@ class App:
         started = time.perf_counter()
         query = engine_query(self.engine)
         result = await g.evaluator.evaluate(at_ms, query, self.store)
-        self.metrics.eval_seconds.labels(g.rules.name).observe(time.perf_counter() - started)
-        g.last_eval_ms = at_ms
+        took = time.perf_counter() - started
+        self.metrics.eval_seconds.labels(g.rules.name).observe(took)
+        g.status.record(at_ms, took, result.runs)
         self._log_errors(g, result.errors)
         alerting = self.loaded.config.alerting
         for rule, send in result.sends:
@@ -659,6 +735,11 @@ class App:
             statuses = {fp: self.statuses[fp] for fp in g.fingerprints if fp in self.statuses}
             doc = {**state, "eval_ms": at_ms, "statuses": statuses}
             await self._kv_put(self._kv_state, g.kv_key, doc, "state")
+        # set once its events are out and its state saved: "evaluated at" means all done
+        g.last_eval_ms = at_ms
+        wall = self.clock()
+        if g.status.due(wall, self._status_interval_ms()):
+            await self._write_status(g, wall)
 
     def _log_errors(self, g: _Group, errors: dict[str, str]) -> None:
         for name, error in errors.items():

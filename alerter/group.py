@@ -4,7 +4,9 @@ Rules run in file order at the same timestamp, and what a rule writes (recorded
 series, ``ALERTS``, ``ALERTS_FOR_STATE``) goes to the ``Appender`` before the next
 rule runs, so a later rule sees it, as in Prometheus. A rule that fails (query
 error, duplicate label sets, limit) is reported in ``GroupResult.errors`` and the
-others still run. The evaluator holds the alert state of every alerting rule
+others still run; ``GroupResult.runs`` tells, per rule in file order, its error
+(``None``: it evaluated) and how long it took, for the rule health that
+``/api/v1/rules`` shows (``alerter.status``). The evaluator holds the alert state of every alerting rule
 (keyed by rule position and name) and saves and restores it as one dict.
 
 Recording rules follow Prometheus' ``RecordingRule.Eval``: ``__name__`` becomes the
@@ -14,6 +16,7 @@ resulting labels are an error, and so is a result longer than the group's limit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -75,12 +78,31 @@ def record(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class RuleRun:
+    """One rule's evaluation: why it failed (``None``: it did not) and how long it took.
+
+    ``error`` is what Prometheus shows as ``lastError``: the query engine's own
+    message when the query failed, else the rule's (duplicate label sets, limit).
+    """
+
+    error: str | None
+    seconds: float
+
+
 @dataclass
 class GroupResult:
     written: list[SeriesSample] = field(default_factory=list)
     sends: list[tuple[Rule, Send]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     """Rule name -> why it failed at this evaluation."""
+    runs: list[RuleRun] = field(default_factory=list)
+    """One per rule, in the group's order."""
+
+
+def _last_error(exc: AlerterError) -> str:
+    cause = exc.__cause__
+    return str(cause) if isinstance(cause, PromQLError) else str(exc)
 
 
 class GroupEvaluator:
@@ -94,8 +116,11 @@ class GroupEvaluator:
         resend_delay_s: float,
         external_labels: Mapping[str, str] | None = None,
         external_url: str = "",
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.group = group
+        self.timer = timer
+        """Seconds from an arbitrary origin: times each rule's evaluation."""
         self.interval_ms = round((group.interval_s or default_interval_s) * 1000)
         self.resend_delay_ms = round(resend_delay_s * 1000)
         self.states: dict[str, AlertingRuleState] = {
@@ -114,6 +139,7 @@ class GroupEvaluator:
         out = GroupResult()
         limit = self.group.limit
         for index, rule in enumerate(self.group.rules):
+            started = self.timer()
             try:
                 result = await query(rule.expr, ts_ms)
                 if rule.kind == "record":
@@ -127,10 +153,12 @@ class GroupEvaluator:
                     ]
             except AlerterError as exc:
                 out.errors[rule.name] = str(exc)
+                out.runs.append(RuleRun(_last_error(exc), self.timer() - started))
                 continue
             for sample in written:
                 appender.add(sample.labels, sample.t_ms, sample.value)
             out.written += written
+            out.runs.append(RuleRun(None, self.timer() - started))
         return out
 
     def to_dict(self) -> dict[str, Any]:

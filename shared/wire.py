@@ -154,6 +154,8 @@ class Names:
 
     @property
     def kv_alert_state(self) -> str:
+        """Bucket of the alerter's state: alert states, and rule-group status documents
+        under keys starting with ``RULE_STATUS_PREFIX`` (a dot no host token holds)."""
         return self._bucket("alert_state")
 
     @property
@@ -167,6 +169,9 @@ class Names:
 
 
 DEFAULT_NAMES: Final = Names()
+
+RULE_STATUS_PREFIX: Final = "rules."
+"""Key prefix of the rule groups' status documents in ``Names.kv_alert_state``."""
 
 # ----------------------------------------------------------------- staleness marker
 

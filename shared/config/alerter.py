@@ -51,6 +51,14 @@ class AlerterConfig(Section):
         default=parse_duration("30s"),
         description="At most one write per host of its last-seen time to the agents KV bucket.",
     )
+    status_write_interval: Duration = Field(
+        default=parse_duration("5s"),
+        gt=0,
+        description="At most one write per rule group of its rules' health and evaluation "
+        "times (the document /api/v1/rules shows) to the alert_state KV bucket; the first "
+        "evaluation after a start or a rules change, and one that changes a rule's health, "
+        "are written at once.",
+    )
     history_from_database: bool = Field(
         default=True,
         description="At start-up, read from the database (storage.database_url or "
