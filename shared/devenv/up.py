@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,6 +45,9 @@ DEFAULT_NATS_PORT = 4222
 DEFAULT_DB_PORT = 55432
 DEFAULT_WEB_PORT = 9090
 DATABASE = "vigil"
+DEFAULT_RULES = Path(__file__).resolve().parents[2] / "deploy" / "rules" / "node.yml"
+"""The node_exporter rule set, loaded when neither a config file nor rule files are given
+(present in a checkout of the repository, not in an installed wheel)."""
 
 # The services `vigil up` runs, in start order: name, console script, and
 # environment overrides given the state folder. A service joins this list in
@@ -117,6 +121,9 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
         env = {"VIGIL_NATS__SERVERS": f'["{nats_server.url}"]', "VIGIL_DATABASE_URL": url}
         if loaded.path is not None:
             env["VIGIL_CONFIG"] = str(loaded.base_dir / loaded.path.name)
+        rules = _default_rules(loaded)
+        if rules is not None:
+            env["VIGIL_ALERTING__RULE_FILES"] = json.dumps([str(rules)])
         bindir = Path(sys.executable).parent
         supervisor = Supervisor(
             [
@@ -142,6 +149,8 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
             f"timescaledb  {_redact(url)}  (TimescaleDB {info.timescaledb_version}, "
             f"license {info.timescaledb_license}, {'local' if db else 'external'})",
         ]
+        if rules is not None:
+            lines.append(f"rules        {rules}  (the node_exporter rule set)")
         for name, _script, extra in SERVICES:
             if name == "web":
                 lines.append(
@@ -176,6 +185,13 @@ def _fill(template: str, state: Path, any_port: bool, web_port: int = DEFAULT_WE
         end = out.index("}", start)
         out = out[:start] + ("0" if any_port else out[start + 6 : end]) + out[end + 1 :]
     return out
+
+
+def _default_rules(loaded: LoadedConfig) -> Path | None:
+    """``DEFAULT_RULES`` when nothing names rule files and the file is there, else None."""
+    if loaded.path is not None or loaded.config.alerting.rule_files:
+        return None
+    return DEFAULT_RULES if DEFAULT_RULES.is_file() else None
 
 
 def _configured_database_url(loaded: LoadedConfig) -> str | None:

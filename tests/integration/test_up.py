@@ -115,6 +115,15 @@ async def host_metrics_served(base: str) -> bool:
     return False
 
 
+def rule_groups_served(base: str) -> set[str]:
+    """The rule groups ``/api/v1/rules`` lists (the default rule set when no config is given)."""
+    import httpx
+
+    r = httpx.get(f"{base}/api/v1/rules", timeout=10)
+    r.raise_for_status()
+    return {g["name"] for g in r.json()["data"]["groups"]}
+
+
 def descendants(pid: int) -> list[int]:
     try:
         return [p.pid for p in psutil.Process(pid).children(recursive=True)]
@@ -144,6 +153,8 @@ def test_up_starts_nats_and_timescaledb_then_stops_everything(tmp_path: Path) ->
                 web = re.search(r"web\s+(http://127\.0\.0\.1:\d+)/", banner)
                 assert web, banner
                 assert run_sync(host_metrics_served(web.group(1))), "no host metric via the API"
+                assert "deploy/rules/node.yml" in banner, banner
+                assert {"node-availability", "node-filesystem"} <= rule_groups_served(web.group(1))
             children = descendants(proc.pid)
             assert children, "nats-server and postgres run as children"
             proc.send_signal(signal.SIGINT)
