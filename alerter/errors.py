@@ -4,6 +4,7 @@ VigilError (shared.errors)
 └── AlerterError
     ├── RuleFileError        a rule file cannot be read or is invalid; ``problems`` lists each
     ├── HistoryError         the database cannot give the history of the rules' windows
+    ├── ReplayError          the metrics stream cannot be replayed for reloaded rules
     └── TemplateError        a label or annotation template is invalid
         ├── TemplateSyntaxError   cannot parse (or uses a construct Vigil does not render)
         └── TemplateExecError     cannot render with the data given (bad argument, bad regex)
@@ -28,6 +29,10 @@ class RuleFileError(AlerterError):
 
 class HistoryError(AlerterError):
     """The database is not configured, unreachable, or failed a history query."""
+
+
+class ReplayError(AlerterError):
+    """A replay of the metrics stream failed (JetStream error, or it stopped delivering)."""
 
 
 class TemplateError(AlerterError):

@@ -59,6 +59,14 @@ class AlerterConfig(Section):
         "evaluation after a start or a rules change, and one that changes a rule's health, "
         "are written at once.",
     )
+    table_cache_series: int = Field(
+        default=500_000,
+        ge=0,
+        description="Series held in the cache of series tables seen before (agents resend the "
+        "same table with every batch, so a repeat skips decoding and validating it, at the "
+        "replay and live). About 1 KiB each; keep it above hosts x series per host, or the "
+        "least recently used tables keep being dropped. 0 turns it off.",
+    )
     history_from_database: bool = Field(
         default=True,
         description="At start-up, read from the database (storage.database_url or "

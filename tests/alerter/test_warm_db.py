@@ -203,3 +203,106 @@ async def test_history_read_selects_only_the_range_and_series_asked(migrated_db:
     regex = (LabelMatcher("__name__", "=~", "lo.d"), LabelMatcher("host", "=", "a"))
     (only_a,) = await source.read([HistoryRange(regex, base, base)])
     assert only_a.values.tolist() == [0.0]
+
+
+# ------------------------------------------------------------------ reload
+
+SHORT = """
+groups:
+  - name: short
+    rules:
+      - alert: TempVeryHigh
+        expr: avg_over_time(temp{host="web1"}[5m]) > 100
+"""
+
+
+async def _reload_setup(
+    url: str, nats_client: Client, tmp_path: Path, nats_url: str, app_url: str
+) -> Path:
+    """DB: temp 0..115 min ago (as ingest wrote it all), rare 40 min ago; the stream as above.
+
+    The config (database at ``app_url``) has the rules ``SHORT`` (a 5-minute window of
+    temp); ``_reload_long`` replaces them with ``RULES``.
+    """
+    base = await _history_setup(url, nats_client)
+    await _store_series(url, "temp", {"host": "web1"}, [
+        (base - k * MIN, value_at(k)) for k in range(115, -1, -1)
+    ])  # fmt: skip
+    path = _config(tmp_path, nats_url, app_url)
+    (tmp_path / "rules.yml").write_text(SHORT)
+    return path
+
+
+async def _reload_long(app: App, tmp_path: Path) -> int:
+    (tmp_path / "rules.yml").write_text(RULES)
+    reloaded_at = now_ms()
+    outcome = await app.reloader.reload()
+    assert outcome.ok, outcome.error
+    assert [g.rules.name for g in app.groups] == ["long"]
+    return reloaded_at
+
+
+async def test_reload_warms_a_new_longer_window_from_the_database(
+    tmp_path: Path, nats_url: str, nats_client: Client, migrated_db: str
+) -> None:
+    setup = _reload_setup(migrated_db, nats_client, tmp_path, nats_url, migrated_db)
+    app = make_app(await setup)
+    events = Events()
+    await events.start(nats_client)
+    await app.start()
+    try:
+        await until(lambda: app.groups[0].last_eval_ms > 0, "the short rule evaluated")
+        await until(lambda: not app._start_pending, "the start's history read")
+        reloaded_at = await _reload_long(app, tmp_path)
+        await until(lambda: len(events.events) >= 1, "firing from the 2h window after the reload")
+        assert app.groups[0].last_eval_ms >= reloaded_at - 1000
+        assert app.groups[0].not_before_ms == 0
+        assert await _temp_count(app) == EXPECTED_COUNT
+    finally:
+        await app.stop()
+        await events.stop()
+    (event,) = events.events  # RareMissing did not fire: its sample is in the database
+    assert event.labels["alertname"] == "TempHighOver2h"
+    assert float(event.annotations["value"]) == pytest.approx(EXPECTED_AVG)
+
+
+async def test_reload_with_the_database_down_holds_the_new_rules_back(
+    tmp_path: Path,
+    nats_url: str,
+    nats_client: Client,
+    migrated_db: str,
+    db_proxy: tuple[FaultProxy, str],
+) -> None:
+    proxy, url = db_proxy
+    app = make_app(await _reload_setup(migrated_db, nats_client, tmp_path, nats_url, url))
+    events = Events()
+    await events.start(nats_client)
+    await app.start()
+    try:
+        await until(lambda: app.groups[0].last_eval_ms > 0, "the short rule evaluated")
+        await until(lambda: not app._start_pending, "the start's history read")
+        proxy.cut()
+        await _reload_long(app, tmp_path)
+        await until(lambda: app.metrics.history_failures._value.get() >= 1, "a failed read")
+        # temp was held for 5 minutes: only its older part is asked; rare is new: its hour,
+        # up to where the stream's history starts (the replay brought the rest)
+        spans = {
+            next(m.value for m in r.matchers if m.name == "__name__"): r.end_ms - r.start_ms
+            for r, _ in app._reload_ranges.values()
+        }
+        assert spans["temp"] == 115 * MIN
+        assert 0 < spans["rare"] < 60 * MIN
+        assert not app._replaying  # the stream's part is in
+        await app.evaluate_due()
+        # held back: its windows hold only the stream's part, so RareMissing would fire
+        assert app.groups[0].last_eval_ms == 0
+        assert app.groups[0].not_before_ms > now_ms()
+        assert events.events == []
+        proxy.restore()
+        await until(lambda: len(events.events) >= 1, "firing once the database answers")
+        assert app.groups[0].not_before_ms == 0
+        assert await _temp_count(app) == EXPECTED_COUNT
+    finally:
+        await app.stop()
+        await events.stop()
+    assert [e.labels["alertname"] for e in events.events] == ["TempHighOver2h"]

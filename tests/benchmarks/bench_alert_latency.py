@@ -9,9 +9,12 @@ keep publishing a batch per host every second, each trial publishes
 on the ALERTS stream (an ordered consumer in this process), then publishes 1 and
 waits for the resolve (not timed). The windows' bytes per sample come from the
 alerter's ``/metrics`` (``vigil_alerter_window_bytes / vigil_alerter_samples_held``:
-sample arrays with their spare capacity, labels not counted; read at the end). Last line:
+sample arrays with their spare capacity, labels not counted; read at the end).
+Before the process starts, an alerter in this process replays the pre-published
+history once, from ``start()`` until it is ready, for the replay throughput
+(batches decoded and stored per second at a warm start). Last line:
 
-    RESULT p50_ms=<x> p99_ms=<y> bytes_per_sample=<z>
+    RESULT p50_ms=<x> p99_ms=<y> bytes_per_sample=<z> replay_batches_per_s=<r>
 
 Usage: .venv/bin/python tests/benchmarks/bench_alert_latency.py [--trials N] [--hosts N] [--series N]
 """
@@ -35,12 +38,15 @@ import nats
 import yaml
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from prometheus_client import CollectorRegistry
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from alerter.app import App  # noqa: E402
 from shared.bus.provision import provision  # noqa: E402
 from shared.codec import decode_message, encode_batch  # noqa: E402
+from shared.config.loader import load_config  # noqa: E402
 from shared.config.models import NatsConfig  # noqa: E402
 from shared.devenv.nats import NatsServer  # noqa: E402
 from shared.devenv.procs import free_port  # noqa: E402
@@ -85,6 +91,36 @@ async def prepublish(url: str, hosts: int, series: int) -> None:
             subject, data, msg_id = host_batch(h, 36 - step, now - step * 10_000, series)
             await js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
     await nc.close()
+
+
+async def replay_rate(config: Path) -> tuple[float, float]:
+    """Batches per second, and batches, of an in-process alerter's replay at start.
+
+    Timed from the first batch the replay hands to ``App.ingest`` until the app
+    is ready (caught up): delivery, decoding and storing, not the connection.
+    """
+    app = App(load_config(config), registry=CollectorRegistry())
+    first: list[float] = []
+    ingest = app.ingest
+
+    def timed(subject: str, data: bytes) -> None:
+        if not first:
+            first.append(time.perf_counter())
+        ingest(subject, data)
+
+    app.ingest = timed  # type: ignore[method-assign]
+    await app.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not app.ready():
+            if time.monotonic() > deadline:
+                raise SystemExit("the replay did not catch up")
+            await asyncio.sleep(0.001)
+        took = time.perf_counter() - first[0]
+        batches = app.metrics.batches._value.get()
+    finally:
+        await app.stop()
+    return (batches - 1) / took, batches
 
 
 def metric(port: int, name: str) -> float:
@@ -219,6 +255,9 @@ def main() -> None:
             "log": {"level": "warning"},
         }
         (work / "vigil.yml").write_text(yaml.safe_dump(config))
+        config["alerter"] = {"listen_address": "127.0.0.1:0"}
+        (work / "replay.yml").write_text(yaml.safe_dump(config))
+        rate, replayed = asyncio.run(replay_rate(work / "replay.yml"))
         proc = subprocess.Popen(
             [sys.executable, "-m", "alerter", "--config", str(work / "vigil.yml")],
             cwd=REPO,
@@ -237,7 +276,11 @@ def main() -> None:
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     print(f"trials: {len(latencies)}, min {min(latencies):.1f} ms, max {max(latencies):.1f} ms")
     print(f"windows: {series:.0f} series, {held:.0f} samples, {nbytes:.0f} bytes")
-    print(f"RESULT p50_ms={p50:.1f} p99_ms={p99:.1f} bytes_per_sample={bps:.1f}")
+    print(f"replay: {replayed:.0f} batches of {args.series} series at {rate:.0f} batches/s")
+    print(
+        f"RESULT p50_ms={p50:.1f} p99_ms={p99:.1f} bytes_per_sample={bps:.1f} "
+        f"replay_batches_per_s={rate:.0f}"
+    )
 
 
 if __name__ == "__main__":
