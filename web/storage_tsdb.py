@@ -28,18 +28,30 @@ Series selection
       ``!=``; in a regex it is ``bad_data``.
 
 Samples
-    One query for all selected series (``series_id = ANY('{...}'::int8[])``,
-    time range, ordered by series and time; split in up to ``parallel``
-    queries on as many pooled connections when more than
-    ``parallel_min_series`` series are selected, so several PostgreSQL
-    backends work at once; a small selection runs on the connection that
-    found the series), read with ``COPY ... TO STDOUT (FORMAT binary)`` and
-    decoded with one ``numpy.frombuffer``: values stay bit for bit (NaN
-    payloads and the staleness marker survive) and no Python object is made
-    per sample. A series with no sample in the range is not returned. The
-    COPY's ids and bounds are literals made here from integers (never from a
-    request): asyncpg would otherwise spend two round trips per COPY to
-    inline bind parameters (a PREPARE and a quoting SELECT).
+    One statement, one round trip: the series matching the matchers, each
+    joined (``LATERAL``) with its samples in the range, read by its own index
+    scan on ``(series_id, time)`` (so in time order, no sort) and packed by
+    ``string_agg`` into one ``bytea`` per column (``timestamptz_send``,
+    ``float8send``): one row per series, decoded with one
+    ``numpy.frombuffer`` per column for all series. Values stay bit for bit
+    (NaN payloads and the staleness marker survive) and no Python object is
+    made per sample. A series with no sample in the range is not returned.
+    Every matcher value and both bounds are bind parameters; asyncpg keeps the
+    statement prepared per connection (its text depends only on the number
+    and kinds of the matchers and the table).
+
+    A selection that read more than ``parallel_min_samples`` samples the last
+    time (per matcher set and table; a hint only, any split gives the same
+    answer) is split in up to ``parallel`` statements (``s.id % parts = k``)
+    on as many pooled connections, so several PostgreSQL backends work at
+    once. Parsed label sets are kept by series id (``_LabelSets``).
+
+    The pool should be made with ``POOL_OPTIONS``: no reset query on release
+    (the storage leaves no session state; asyncpg's default reset is one
+    more round trip per query), no JIT (milliseconds of compilation per
+    large selection, never paid back by these index scans) and custom plans
+    (a generic plan's run-time chunk exclusion per series costs more than
+    planning each execution).
 
 Rollups (``samples_1m``, ``samples_1h``)
     Off unless ``rollups=True`` (``visualization.query_rollups``). With it,
@@ -87,7 +99,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import json
+import operator
 import re
 import time
 from collections.abc import Sequence
@@ -96,7 +110,6 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-import numpy.typing as npt
 
 from shared.promql.errors import BadData, StorageFailure
 from shared.promql.storage import LabelMatcher, SelectHints, Series
@@ -105,8 +118,6 @@ NAME = "__name__"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PG_EPOCH_MS = 946_684_800_000
 """PostgreSQL's binary timestamps count microseconds from 2000-01-01."""
-
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 ROLLUP_COLUMNS: dict[str, tuple[str, ...]] = {
     "max_over_time": ("max",),
@@ -126,16 +137,6 @@ ALL_ROLLUP_FUNCS = frozenset(ROLLUP_COLUMNS)
 ``increase`` (Prometheus' extrapolation estimated from counts: see the module docstring)."""
 
 
-def _row_dtype(columns: int) -> np.dtype[Any]:
-    """One COPY binary row of (bigint, timestamptz, float8 x columns): a field count
-    (int16), then per field a length (int32) and 8 bytes."""
-    fields = [("n", ">i2"), ("l1", ">i4"), ("sid", ">i8"), ("l2", ">i4"), ("t", ">i8")]
-    for j in range(columns):
-        fields += [(f"l{j + 3}", ">i4"), (f"v{j}", ">f8")]
-    return np.dtype(fields)
-
-
-_ROWS = {k: _row_dtype(k) for k in (1, 2, 4)}
 _MINUTE_MS = 60_000
 _HOUR_MS = 3_600_000
 _RE2_FLAGS = re.compile(r"^\(\?([imsU]+)\)")
@@ -157,8 +158,8 @@ def anchored_regex(pattern: str) -> str:
     return f"{prefix}^(?:{pattern})$"
 
 
-class _Sql:
-    """Builds a WHERE clause with numbered bind parameters."""
+class SeriesSql:
+    """Builds a WHERE clause on ``series`` with numbered bind parameters (also used by ``web.reports``)."""
 
     def __init__(self, first: int = 1) -> None:
         self.params: list[Any] = []
@@ -198,58 +199,112 @@ class _Sql:
         return "(" + " OR ".join(f"({self.where(ms, alias)})" for ms in sets) + ")"
 
 
-def _decode_copy(data: bytes, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-    """Rows of a ``COPY ... (FORMAT binary)`` whose columns are all 8-byte and non-null."""
-    if not data.startswith(_COPY_SIGNATURE):
-        raise StorageFailure("BUG: cannot decode COPY output: bad signature")
-    ext = int.from_bytes(data[15:19], "big")
-    start = 19 + ext
-    body = len(data) - start - 2  # the trailer is int16 -1
-    if body % dtype.itemsize:
-        raise StorageFailure("BUG: cannot decode COPY output: ragged rows (a NULL column?)")
-    return np.frombuffer(data, dtype=dtype, count=body // dtype.itemsize, offset=start)
+_SIZE_HINTS = 4096
+"""Matcher sets whose last selection size ``TimescaleStorage`` remembers (a bounded dict)."""
 
 
-def _split(
-    rows: npt.NDArray[Any],
-    labels: dict[int, dict[str, str]],
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's ``reset`` for the storage's connections: nothing to send.
+
+    asyncpg's default reset runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release, one round trip per query. The storage never takes
+    advisory locks, declares cursors, listens or sets session variables, so there is
+    nothing to reset; an open transaction is still rolled back by the pool itself.
+    Only for a pool whose every user is like that (the web service's pool: plain
+    fetches, also in ``web.reports`` and ``web.alerting``).
+    """
+
+
+POOL_OPTIONS: dict[str, Any] = {
+    "reset": keep_session,
+    "server_settings": {"jit": "off", "plan_cache_mode": "force_custom_plan"},
+}
+"""``asyncpg.create_pool`` options for a pool that serves this storage: no reset round
+trip per release (``keep_session``); no JIT compilation, which costs milliseconds per
+large selection and never pays off for these index scans; and a plan made for each
+execution's values: after five runs PostgreSQL would otherwise keep a generic plan of the
+prepared statement, whose run-time chunk exclusion in every per-series scan costs a
+quarter more than planning anew (less than a millisecond)."""
+
+
+def _samples_sql(
+    where: str, lo: str, hi: str, *, table: str, time_col: str, columns: Sequence[str]
+) -> str:
+    """Series matching ``where`` with their samples in ``[lo, hi]``, one row per series.
+
+    Each series' samples are read by its own index scan on ``(series_id, time)`` (so in
+    time order, no sort) and packed by ``string_agg`` into one ``bytea`` per column:
+    ``timestamptz_send`` (big-endian microseconds since 2000) and ``float8send`` (the
+    IEEE bits, NaN payloads kept). ``table``, ``time_col`` and ``columns`` come from
+    fixed allow-lists, never from a request.
+    """
+    aggs = ", ".join(
+        f"string_agg(float8send({c}::float8), ''::bytea ORDER BY {time_col}) AS v{j}"
+        for j, c in enumerate(columns)
+    )
+    selected = ", ".join(f"x.v{j}" for j in range(len(columns)))
+    return (
+        f"SELECT s.id, s.metric, s.labels::text, x.t, {selected} FROM series s"  # noqa: S608 - fixed identifiers, bound values
+        f" CROSS JOIN LATERAL (SELECT string_agg(timestamptz_send({time_col}), ''::bytea"
+        f" ORDER BY {time_col}) AS t, {aggs} FROM {table} WHERE series_id = s.id"
+        f" AND {time_col} >= {lo} AND {time_col} <= {hi}) x"
+        f" WHERE {where} AND x.t IS NOT NULL"
+    )
+
+
+class _LabelSets:
+    """Parsed label sets by series id, so that a repeated selection parses no JSON.
+
+    A series' labels never change, but the row's text and metric are compared anyway:
+    a recreated database cannot make an id answer another series' labels. Bounded:
+    cleared when full. Each caller gets its own copy.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._by_id: dict[int, tuple[str, dict[str, str]]] = {}
+
+    def get(self, sid: int, metric: str, raw: str) -> dict[str, str]:
+        hit = self._by_id.get(sid)
+        if hit is not None and hit[0] == raw and hit[1][NAME] == metric:
+            return dict(hit[1])
+        labels: dict[str, str] = json.loads(raw)
+        labels[NAME] = metric
+        if len(self._by_id) >= self._limit:
+            self._by_id.clear()
+        self._by_id[sid] = (raw, labels)
+        return dict(labels)
+
+
+def _series_of(
+    rows: Sequence[asyncpg.Record],
+    label_sets: _LabelSets,
     rollup: str | None,
     width_ms: int,
-    columns: tuple[str, ...] = ("value",),
+    columns: tuple[str, ...],
 ) -> list[Series]:
-    if len(rows) == 0:
+    """Decode the rows of ``_samples_sql``: each column of all rows in one ``frombuffer``."""
+    if not rows:
         return []
-    sids = rows["sid"].astype(np.int64)
-    ts = rows["t"].astype(np.int64) // 1000 + _PG_EPOCH_MS + (width_ms - 1 if rollup else 0)
-    vs = rows["v0"].astype(np.float64)
-    extra = {c: rows[f"v{j}"].astype(np.float64) for j, c in enumerate(columns) if j}
-    cuts = np.flatnonzero(np.diff(sids)) + 1
-    starts = np.concatenate(([0], cuts))
-    ends = np.concatenate((cuts, [len(sids)]))
-    out: list[Series] = []
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        s = Series(labels=dict(labels[int(sids[a])]), timestamps_ms=ts[a:b], values=vs[a:b])
-        s.rollup = rollup
-        s.extra = {c: v[a:b] for c, v in extra.items()}
-        out.append(s)
-    return out
-
-
-def _timestamp_literal(ms: int) -> str:
-    """A ``timestamptz`` literal for epoch milliseconds, exact (ISO 8601, UTC)."""
-    return f"'{ms_to_datetime(int(ms)).isoformat()}'::timestamptz"
-
-
-async def _copy(conn: asyncpg.Connection, statement: str, ids: list[int]) -> bytes:
-    """Run ``statement`` (its ``{ids}`` replaced by an int8 array literal) as a binary COPY."""
-    chunks: list[bytes] = []
-
-    async def sink(chunk: bytes) -> None:
-        chunks.append(chunk)
-
-    literal = "'{" + ",".join(str(int(i)) for i in ids) + "}'::int8[]"
-    await conn.copy_from_query(statement.format(ids=literal), output=sink, format="binary")
-    return b"".join(chunks)
+    sizes = [len(r[3]) // 8 for r in rows]
+    cuts = np.cumsum([0, *sizes]).tolist()
+    shift = _PG_EPOCH_MS + (width_ms - 1 if rollup else 0)
+    ts = np.frombuffer(b"".join(r[3] for r in rows), dtype=">i8") // 1000 + shift
+    cols = [
+        np.frombuffer(b"".join(r[4 + j] for r in rows), dtype=">f8").astype(np.float64)
+        for j in range(len(columns))
+    ]
+    values, extra = cols[0], list(zip(columns[1:], cols[1:], strict=True))
+    return [
+        Series(
+            label_sets.get(row[0], row[1], row[2]),
+            ts[a:b],
+            values[a:b],
+            rollup,
+            {c: v[a:b] for c, v in extra} if extra else {},
+        )
+        for row, a, b in zip(rows, cuts[:-1], cuts[1:], strict=True)
+    ]
 
 
 class TimescaleStorage:
@@ -263,7 +318,7 @@ class TimescaleStorage:
         rollup_fresh_ms: int = 2 * _HOUR_MS,
         clock_ms: Any = None,
         parallel: int = 4,
-        parallel_min_series: int = 128,
+        parallel_min_samples: int = 10_000,
         rollup_funcs: frozenset[str] = DEFAULT_ROLLUP_FUNCS,
     ) -> None:
         self._pool = pool
@@ -276,9 +331,16 @@ class TimescaleStorage:
         """Functions that rollups may answer (when ``rollups`` is on)."""
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.parallel = parallel
-        self.parallel_min_series = parallel_min_series
+        self.parallel_min_samples = parallel_min_samples
         self.served: collections.Counter[str] = collections.Counter()
         """Selects answered, by source: ``raw`` or ``<table>.<column>``."""
+        self._label_sets = _LabelSets()
+        self.splits: collections.Counter[int] = collections.Counter()
+        """Selects answered, by the number of statements they ran."""
+        self._sizes: dict[tuple[tuple[LabelMatcher, ...], str], int] = {}
+        """Samples read by the last selection per matcher set and table: how many
+        statements the next one is split into (a hint only; any split gives the same
+        answer)."""
 
     # -- selection -----------------------------------------------------------------
 
@@ -289,81 +351,51 @@ class TimescaleStorage:
         end_ms: int,
         hints: SelectHints | None = None,
     ) -> list[Series]:
-        sql = _Sql()
+        plan = self._rollup_plan(hints, end_ms)
+        columns: tuple[str, ...]
+        if plan is None:
+            table, time_col, columns, width_ms, rollup = "samples", "time", ("value",), 0, None
+            lo_ms, hi_ms = start_ms, end_ms
+        else:
+            table, columns, width_ms = plan
+            time_col, rollup = "bucket", f"{table}.{'+'.join(columns)}"
+            # The buckets whose point (bucket + width - 1 ms) is in the range.
+            lo_ms, hi_ms = start_ms - width_ms + 1, end_ms - width_ms + 1
+        self.served[rollup or "raw"] += 1
+        sql = SeriesSql()
         where = sql.where(matchers)
-        query = f"SELECT s.id, s.metric, s.labels::text FROM series s WHERE {where} ORDER BY s.id"  # noqa: S608 - values are bound
+        lo, hi = sql.bind(ms_to_datetime(lo_ms)), sql.bind(ms_to_datetime(hi_ms))
+        quoted = [f'"{c}"' for c in columns]
+        statement = _samples_sql(where, lo, hi, table=table, time_col=time_col, columns=quoted)
+        key = (tuple(matchers), table)
+        parts = max(1, min(self.parallel, self._sizes.get(key, 0) // self.parallel_min_samples))
+        self.splits[parts] += 1
         try:
-            async with self._pool.acquire() as conn:
-                found = await conn.fetch(query, *sql.params)
-                if not found:
-                    return []
-                labels: dict[int, dict[str, str]] = {}
-                for sid, metric, raw in found:
-                    ls = json.loads(raw)
-                    ls[NAME] = metric
-                    labels[sid] = ls
-                ids = list(labels)
-                statement, rollup, width_ms, columns = self._samples_statement(
-                    hints, start_ms, end_ms
+            if parts == 1:
+                async with self._pool.acquire() as conn:
+                    rows = await conn.fetch(statement, *sql.params)
+            else:
+                # A selection that was large last time: ``parts`` statements at once, each
+                # on its own connection (one PostgreSQL backend each), each taking the
+                # series whose id is ``k`` modulo ``parts``.
+                split = f"{statement} AND s.id % {sql.bind(parts)}::int8 = {sql.bind(0)}::int8"
+                answers = await asyncio.gather(
+                    *(self._fetch_part(split, [*sql.params[:-1], k]) for k in range(parts))
                 )
-                # Large selections: several COPYs at once, each on its own connection (one
-                # PostgreSQL backend each); ids are sorted, so the parts stay in series order.
-                # A small one reuses this connection: one acquire, no second pool reset.
-                parts = max(1, min(self.parallel, len(ids) // self.parallel_min_series))
-                if parts == 1:
-                    blobs = [await _copy(conn, statement, ids)]
-            if parts > 1:
-                size = -(-len(ids) // parts)
-                blobs = await asyncio.gather(
-                    *(self._copy(statement, ids[i : i + size]) for i in range(0, len(ids), size))
-                )
+                rows = sorted(itertools.chain.from_iterable(answers), key=operator.itemgetter(0))
         except asyncpg.InvalidRegularExpressionError as exc:
             raise BadData(f"cannot select series: invalid regular expression: {exc}") from exc
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StorageFailure(f"cannot select series: {exc}") from exc
-        out: list[Series] = []
-        for blob in blobs:
-            rows = _decode_copy(blob, _ROWS[len(columns)])
-            out += _split(rows, labels, rollup, width_ms, columns)
-        return out
+        if len(self._sizes) >= _SIZE_HINTS:
+            self._sizes.clear()
+        self._sizes[key] = sum(len(r[3]) for r in rows) // 8
+        return _series_of(rows, self._label_sets, rollup, width_ms, columns)
 
-    def _samples_statement(
-        self, hints: SelectHints | None, start_ms: int, end_ms: int
-    ) -> tuple[str, str | None, int, tuple[str, ...]]:
-        """The COPY's SELECT (``{ids}`` marks the series ids), the rollup, its width, columns.
-
-        The bounds are inlined as literals made here from integers (never from a
-        request's text), so the COPY needs no bind parameters: asyncpg would otherwise
-        spend two extra round trips per COPY to quote them.
-        """
-        plan = self._rollup_plan(hints, end_ms)
-        if plan is None:
-            self.served["raw"] += 1
-            lo, hi = _timestamp_literal(start_ms), _timestamp_literal(end_ms)
-            statement = (
-                "SELECT series_id, time, value FROM samples"  # noqa: S608 - integer literals only
-                f" WHERE series_id = ANY({{ids}}) AND time >= {lo} AND time <= {hi}"
-                " ORDER BY series_id, time"
-            )
-            return statement, None, 0, ("value",)
-        table, columns, width_ms = plan
-        rollup = f"{table}.{'+'.join(columns)}"
-        self.served[rollup] += 1
-        # table and columns come from the fixed allow-list ROLLUP_COLUMNS, never from a
-        # request. The buckets whose point (bucket + width - 1 ms) is in the range:
-        selected = ", ".join(f'"{c}"::float8' for c in columns)
-        lo = _timestamp_literal(start_ms - width_ms + 1)
-        hi = _timestamp_literal(end_ms - width_ms + 1)
-        statement = (
-            f"SELECT series_id, bucket, {selected} FROM {table}"  # noqa: S608 - fixed identifiers, integer literals
-            f" WHERE series_id = ANY({{ids}}) AND bucket >= {lo} AND bucket <= {hi}"
-            " ORDER BY series_id, bucket"
-        )
-        return statement, rollup, width_ms, columns
-
-    async def _copy(self, statement: str, ids: list[int]) -> bytes:
+    async def _fetch_part(self, statement: str, params: list[Any]) -> list[asyncpg.Record]:
         async with self._pool.acquire() as conn:
-            return await _copy(conn, statement, ids)
+            rows: list[asyncpg.Record] = await conn.fetch(statement, *params)
+            return rows
 
     def _rollup_plan(
         self, hints: SelectHints | None, end_ms: int
@@ -380,7 +412,7 @@ class TimescaleStorage:
 
     # -- metadata queries -------------------------------------------------------------
 
-    def _active(self, sql: _Sql, start_ms: int, end_ms: int) -> str:
+    def _active(self, sql: SeriesSql, start_ms: int, end_ms: int) -> str:
         return (
             "EXISTS (SELECT 1 FROM samples x WHERE x.series_id = s.id"  # noqa: S608 - values are bound
             f" AND x.time >= {sql.bind(ms_to_datetime(start_ms))}"
@@ -400,7 +432,7 @@ class TimescaleStorage:
     async def label_names(
         self, matchers: Sequence[Sequence[LabelMatcher]], start_ms: int, end_ms: int
     ) -> list[str]:
-        sql = _Sql()
+        sql = SeriesSql()
         cond = f"{sql.any_of(matchers)} AND {self._active(sql, start_ms, end_ms)}"
         rows = await self._fetch(
             "list label names",
@@ -416,7 +448,7 @@ class TimescaleStorage:
     async def label_values(
         self, name: str, matchers: Sequence[Sequence[LabelMatcher]], start_ms: int, end_ms: int
     ) -> list[str]:
-        sql = _Sql()
+        sql = SeriesSql()
         col = "s.metric" if name == NAME else f"s.labels->>{sql.bind(name)}::text"
         cond = f"{sql.any_of(matchers)} AND {self._active(sql, start_ms, end_ms)}"
         rows = await self._fetch(
@@ -430,7 +462,7 @@ class TimescaleStorage:
     async def series(
         self, matchers: Sequence[Sequence[LabelMatcher]], start_ms: int, end_ms: int
     ) -> list[dict[str, str]]:
-        sql = _Sql()
+        sql = SeriesSql()
         cond = f"{sql.any_of(matchers)} AND {self._active(sql, start_ms, end_ms)}"
         rows = await self._fetch(
             "list series",
@@ -448,7 +480,7 @@ class TimescaleStorage:
     async def metadata(
         self, metric: str | None, limit: int | None
     ) -> dict[str, list[dict[str, str]]]:
-        sql = _Sql()
+        sql = SeriesSql()
         where = f"WHERE metric = {sql.bind(metric)}::text" if metric else ""
         lim = f" LIMIT {sql.bind(limit)}::int8" if limit is not None and limit >= 0 else ""
         rows = await self._fetch(

@@ -114,10 +114,15 @@ def _range_result(value: Scalar | Vector, grid: I64) -> Result:
         vec = Vector([{}], value.values[None, :], np.ones((1, len(grid)), dtype=bool))
     else:
         vec = value
-    out = [
-        SeriesResult(dict(lab), grid[ok], np.asarray(val[ok], dtype=np.float64))
-        for lab, val, ok in zip(vec.labels, vec.values, vec.present, strict=True)
-        if ok.any()
-    ]
+    values = np.asarray(vec.values, dtype=np.float64)
+    some: list[bool] = np.asarray(vec.present.any(axis=1)).tolist()
+    full: list[bool] = np.asarray(vec.present.all(axis=1)).tolist()
+    out = []
+    for i, lab in enumerate(vec.labels):
+        if full[i]:  # every step: the grid itself and a view of the row
+            out.append(SeriesResult(dict(lab), grid, values[i]))
+        elif some[i]:
+            ok = vec.present[i]
+            out.append(SeriesResult(dict(lab), grid[ok], values[i][ok]))
     out.sort(key=lambda r: sorted(r.labels.items()))
     return Result(kind="matrix", matrix=out)

@@ -17,7 +17,16 @@ from collections.abc import Callable
 import numpy as np
 
 from shared.promql.packed import Packed, window_reduce, window_sum
-from shared.promql.values import F64, I64, Bools, Matrix, RangeSeries, Vector, drop_name
+from shared.promql.values import (
+    F64,
+    I64,
+    METRIC_NAME,
+    Bools,
+    Matrix,
+    RangeSeries,
+    Vector,
+    drop_name,
+)
 
 WindowFn = Callable[[I64, F64], float]
 
@@ -77,43 +86,61 @@ def apply_packed(m: Matrix, fn: PackedFn, *, keep_name: bool = False) -> Vector:
     labels = [
         dict(m.series[i].labels) if keep_name else drop_name(m.series[i].labels) for i in rows
     ]
-    if len(rows) == len(m.series):
-        return Vector(labels, v, ok).compact()
-    return Vector(labels, v[rows], ok[rows]).compact()
+    if len(rows) < len(m.series):
+        v, ok = v[rows], ok[rows]
+    vec = Vector(labels, v, ok)
+    # The series of a matrix have distinct label sets, and every row kept is present
+    # somewhere: dropping one shared metric name cannot make two rows equal.
+    if keep_name or len({m.series[i].labels.get(METRIC_NAME) for i in rows}) == 1:
+        return vec
+    return vec.compact()
 
 
 def extrapolated_rate(is_counter: bool, is_rate: bool) -> PackedFn:
     """Prometheus' ``extrapolatedRate`` (2.x) for ``rate``, ``increase`` and ``delta``."""
 
     def fn(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
-        ok = hi - lo >= 2
+        # The operations of Prometheus' float arithmetic, in its order (so the same
+        # rounding), with few temporaries: time differences are taken in int64 (exact)
+        # before the conversion, and updates run in place.
+        count = hi - lo
+        ok = count >= 2
         if not ok.any():
             return np.zeros(lo.shape), ok
-        first, last = np.where(ok, lo, 0), np.where(ok, hi - 1, 0)
+        every = bool(ok.all())
+        first = lo if every else np.where(ok, lo, 0)
+        last = hi - 1
+        if not every:
+            last[~ok] = 0
         vs, ts = p.values, p.timestamps
-        result = vs[last] - vs[first]
+        v_first = vs[first]
+        result = vs[last]
+        result -= v_first
         if is_counter:
-            result = result + _reset_correction(vs, p.offsets, first, last, ok)
-        range_start = (m.ends - m.range_ms).astype(np.float64)[None, :]
-        range_end = m.ends.astype(np.float64)[None, :]
-        t_first, t_last = ts[first].astype(np.float64), ts[last].astype(np.float64)
-        to_start = (t_first - range_start) / 1000
-        to_end = (range_end - t_last) / 1000
-        sampled = (t_last - t_first) / 1000
-        count = (hi - lo).astype(np.float64)
+            result += _reset_correction(vs, p.offsets, first, last, ok)
+        t_first, t_last = ts[first], ts[last]
+        to_start = (t_first - (m.ends - m.range_ms)[None, :]).astype(np.float64)
+        to_start /= 1000
+        to_end = (m.ends[None, :] - t_last).astype(np.float64)
+        to_end /= 1000
+        sampled = (t_last - t_first).astype(np.float64)
+        sampled /= 1000
         avg = sampled / np.maximum(count - 1, 1)
         if is_counter:
-            clamp = (result > 0) & (vs[first] >= 0)
-            to_zero = sampled * (vs[first] / result)
-            to_start = np.where(clamp & (to_zero < to_start), to_zero, to_start)
+            to_zero = v_first / result
+            to_zero *= sampled
+            clamp = (result > 0) & (v_first >= 0) & (to_zero < to_start)
+            np.copyto(to_start, to_zero, where=clamp)
         threshold = avg * 1.1
-        interval = sampled.copy()
-        interval += np.where(to_start < threshold, to_start, avg / 2)
-        interval += np.where(to_end < threshold, to_end, avg / 2)
-        factor = interval / sampled  # one factor, as Prometheus: same rounding
+        avg /= 2
+        interval = np.where(to_start < threshold, to_start, avg)
+        interval += sampled
+        interval += np.where(to_end < threshold, to_end, avg)
+        interval /= sampled  # one factor, as Prometheus: same rounding
         if is_rate:
-            factor = factor / (m.range_ms / 1000)
-        return result * factor, ok
+            interval /= m.range_ms / 1000
+        interval *= result
+        return interval, ok
 
     return fn
 
@@ -126,11 +153,15 @@ def _reset_correction(vs: F64, offsets: I64, first: I64, last: I64, ok: Bools) -
     (another series), so its entry is zero; the sums run inside each window, never
     across series.
     """
-    prev = np.concatenate(([0.0], vs[:-1]))
     with np.errstate(invalid="ignore"):
-        corr = np.where(vs < prev, prev, 0.0)
-    starts = offsets[:-1]
-    corr[starts[starts < len(vs)]] = 0.0
+        drop = vs[1:] < vs[:-1]  # drop[i - 1]: a reset at i
+    later = offsets[1:-1]  # the first samples of the series after the first one
+    drop[later[(later > 0) & (later < len(vs))] - 1] = False
+    if not drop.any():  # the common case: no counter reset anywhere
+        return np.zeros(first.shape)
+    at = np.flatnonzero(drop) + 1
+    corr = np.zeros(len(vs))
+    corr[at] = vs[at - 1]
     if not corr.any():
         return np.zeros(first.shape)
     return window_sum(corr, first + 1, last + 1, ok)

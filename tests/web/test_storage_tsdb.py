@@ -14,7 +14,7 @@ from shared.promql.errors import BadData, StorageFailure
 from shared.promql.storage import LabelMatcher, SelectHints, Series
 from shared.wire import STALE_NAN_BITS
 from tests.web.conftest import add_samples, add_series, bits_of, float_from_bits
-from web.storage_tsdb import TimescaleStorage, anchored_regex
+from web.storage_tsdb import POOL_OPTIONS, TimescaleStorage, anchored_regex
 
 pytestmark = pytest.mark.timescale
 
@@ -199,13 +199,16 @@ async def test_bulk_select_many_series(pool: asyncpg.Pool) -> None:
             T0,
         )
     found = await TimescaleStorage(pool).select([M("__name__", "=", "bulk")], T0, T0 + 3_600_000)
-    # Split in parallel COPYs (3 parts of 67, 67, 66 series): the same answer.
-    split = TimescaleStorage(pool, parallel=3, parallel_min_series=10)
-    again = await split.select([M("__name__", "=", "bulk")], T0, T0 + 3_600_000)
-    assert [s.labels for s in again] == [s.labels for s in found]
-    for a, b in zip(found, again, strict=True):
-        assert np.array_equal(a.timestamps_ms, b.timestamps_ms)
-        assert np.array_equal(a.values, b.values)
+    # The second select of the same matchers is split in 3 statements (it read 72,000
+    # samples the first time): the same answer.
+    split = TimescaleStorage(pool, parallel=3, parallel_min_samples=1000)
+    for _ in range(2):
+        again = await split.select([M("__name__", "=", "bulk")], T0, T0 + 3_600_000)
+        assert [s.labels for s in again] == [s.labels for s in found]
+        for a, b in zip(found, again, strict=True):
+            assert np.array_equal(a.timestamps_ms, b.timestamps_ms)
+            assert np.array_equal(a.values, b.values)
+    assert split.splits == {1: 1, 3: 1}
     assert len(found) == 200
     by_host = {s.labels["host"]: s for s in found}
     for i, sid in enumerate(ids):
@@ -308,3 +311,35 @@ async def test_concurrent_selects_share_the_pool(loaded: TimescaleStorage) -> No
     cpu = [M("__name__", "=", "cpu")]
     answers = await asyncio.gather(*(loaded.select(cpu, T0, T0 + 600_000) for _ in range(20)))
     assert all(hosts(a) == ["a", "b", "c"] for a in answers)
+
+
+async def test_repeated_selects_hand_out_fresh_label_sets(loaded: TimescaleStorage) -> None:
+    cpu = [M("__name__", "=", "cpu")]
+    first = await loaded.select(cpu, T0, T0 + 600_000)
+    for s in first:
+        s.labels["host"] = "changed"
+    again = await loaded.select(cpu, T0, T0 + 600_000)
+    assert hosts(again) == ["a", "b", "c"]
+    assert all(s.labels["__name__"] == "cpu" for s in again)
+
+
+async def test_pool_options_keep_answers_past_the_generic_plan_threshold(
+    migrated_db: str, loaded: TimescaleStorage
+) -> None:
+    """No reset on release, no JIT, a custom plan per execution: the same answers on
+    one connection, run more often than PostgreSQL's five custom plans."""
+    pool = await asyncpg.create_pool(migrated_db, min_size=1, max_size=1, **POOL_OPTIONS)
+    try:
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+            assert await conn.fetchval("SHOW jit") == "off"
+        storage = TimescaleStorage(pool)
+        want = await loaded.select([M("__name__", "=", "cpu")], T0, T0 + 600_000)
+        for _ in range(8):
+            got = await storage.select([M("__name__", "=", "cpu")], T0, T0 + 600_000)
+            assert [s.labels for s in got] == [s.labels for s in want]
+            for a, b in zip(got, want, strict=True):
+                assert np.array_equal(a.timestamps_ms, b.timestamps_ms)
+                assert np.array_equal(a.values, b.values)
+    finally:
+        await pool.close()

@@ -153,3 +153,25 @@ def test_stale_markers_are_dropped_and_series_stay_views_of_the_packed_arrays() 
     assert p.offsets.tolist() == [0, 2, 4]
     assert p.values.tolist() == [1.0, 3.0, 1.0, 3.0]
     assert m.series[1].timestamps.tolist() == [1, 3]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("grid", ["even", "uneven", "unsorted", "single", "repeated"])
+def test_window_strategies_agree_with_per_series_searches(seed: int, grid: str) -> None:
+    """Counting (ascending ends, evenly spaced or not) and the shifted search (any ends)
+    find the same windows as one search per series."""
+    series = _series(seed, specials=False)
+    p = Packed.of([s.timestamps_ms for s in series], [s.values for s in series])
+    rng = np.random.default_rng(seed)
+    ends = {
+        "even": np.arange(-20_000, 700_001, 15_000),
+        "uneven": np.sort(rng.integers(-50_000, 700_000, 40)),
+        "unsorted": rng.integers(-50_000, 700_000, 40),
+        "single": np.array([300_000]),
+        "repeated": np.full(7, 120_000),
+    }[grid].astype(np.int64)
+    for range_ms in (0, 1, 60_000, 300_000):
+        lo, hi = p.windows(ends, range_ms)
+        want_lo, want_hi = p._windows_per_series(ends, range_ms)  # the reference
+        assert np.array_equal(lo, want_lo), (grid, range_ms)
+        assert np.array_equal(hi, want_hi), (grid, range_ms)
