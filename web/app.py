@@ -12,6 +12,9 @@ Own endpoints on the same port: ``/metrics``, ``/healthz``, ``/readyz``
 ``sighup=True``, as ``vigil-web`` runs it): query limits and rollup use are
 re-read; the listen address and database URL need a restart. The UI
 (``/``, ``/assets/``, ``/api/vigil/dashboards``) is :mod:`web.ui`.
+Alerting (rules, alerts, targets, silences, alert history) is :mod:`web.alerting`;
+its NATS link (:mod:`web.bus`) is made in the background like the pool: NATS down
+at start-up makes those endpoints answer 503 ``unavailable``, it does not stop web.
 
 Tests may pass ``engine`` (any object with the engine's ``instant``/``range``)
 and ``storage`` to run the HTTP layer over something else.
@@ -23,12 +26,12 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -36,18 +39,23 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.config.loader import LoadedConfig
 from shared.config.reload import Reloader
 from shared.devenv.databases import database_url_from_env
 from shared.duration import format_duration
 from shared.errors import VigilError
+from shared.httpsec.middleware import HttpSecurityMiddleware, warn_if_open
+from shared.httpsec.tls import uvicorn_ssl_options
 from shared.log import get_logger
 from shared.promql.engine import Engine
 from shared.promql.storage import Storage
-from web import ui
+from web import alerting, ui
 from web.api import ApiState, QueryEngine, build_router
-from web.storage_tsdb import TimescaleStorage
+from web.bus import WebBus
+from web.reports.router import build_router as build_reports_router
+from web.storage_tsdb import POOL_OPTIONS, TimescaleStorage
 
 log = get_logger(__name__)
 
@@ -92,6 +100,35 @@ class WebMetrics:
         )
 
 
+class _Observe:
+    """Counts and times every request by route (pure ASGI: no per-request task or copy)."""
+
+    def __init__(self, app: ASGIApp, metrics: WebMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route: Any = scope.get("route")
+            handler = getattr(route, "path", None) or "other"
+            self.metrics.requests.labels(handler, str(status)).inc()
+            self.metrics.duration.labels(handler).observe(time.perf_counter() - began)
+
+
 class App:
     def __init__(
         self,
@@ -110,6 +147,7 @@ class App:
         self.metrics = WebMetrics(self.registry)
         self._database_url = database_url
         self._pool: asyncpg.Pool | None = None
+        self.bus = WebBus(loaded.config.nats, base_dir=loaded.base_dir)
         self._own_storage = storage is None
         self._engine_given = engine is not None
         self.state = ApiState(storage=storage, engine=engine, flags=self._flags())
@@ -153,21 +191,18 @@ class App:
 
     def _build(self) -> FastAPI:
         api = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None)
+        api.add_middleware(HttpSecurityMiddleware, settings=lambda: self.config.visualization)
         api.include_router(build_router(self.state))
         api.include_router(ui.build_router(lambda: self.loaded))
+        api.include_router(
+            alerting.build_router(lambda: self.bus, lambda: self.loaded, lambda: self._pool)
+        )
+        api.include_router(
+            build_reports_router(lambda: self._pool, lambda: self.config.visualization)
+        )
         metrics = self.metrics
 
-        @api.middleware("http")
-        async def observe(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            began = time.perf_counter()
-            response = await call_next(request)
-            route: Any = request.scope.get("route")
-            handler = getattr(route, "path", None) or "other"
-            metrics.requests.labels(handler, str(response.status_code)).inc()
-            metrics.duration.labels(handler).observe(time.perf_counter() - began)
-            return response
+        api.add_middleware(_Observe, metrics=metrics)  # outermost: times auth refusals too
 
         @api.get("/metrics")
         async def prom_metrics() -> Response:
@@ -213,6 +248,7 @@ class App:
                 min_size=0,
                 max_size=storage.pool_max,
                 command_timeout=max(60.0, self.config.visualization.query_timeout),
+                **POOL_OPTIONS,
             )
             self.state.storage = TimescaleStorage(
                 self._pool, rollups=self.config.visualization.query_rollups
@@ -240,7 +276,9 @@ class App:
             lifespan="off",
             ws="none",
             timeout_graceful_shutdown=10,
+            **uvicorn_ssl_options(self.config.visualization.tls),
         )
+        warn_if_open("web", host, self.config.visualization)
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
@@ -250,6 +288,7 @@ class App:
             await asyncio.sleep(0.01)
         if self._sighup:
             self.reloader.install_sighup()
+        await self.bus.start()  # in the background: NATS down does not stop web
         log.info("web started", port=self.port)
 
     async def stop(self) -> None:
@@ -261,6 +300,7 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._server = self._task = None
+        await self.bus.stop()
         if self._socket is not None:
             self._socket.close()
             self._socket = None

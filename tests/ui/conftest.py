@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -199,8 +200,20 @@ async def stack(tmp_path: Path, fleet: Fleet) -> AsyncIterator[Stack]:
         await app.stop()
 
 
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    folder = tmp_path / "screenshots"
-    folder.mkdir()
+ARTIFACTS_ENV = "VIGIL_TEST_ARTIFACTS"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def screenshot_dir() -> Path:
+    """Where the UI tests keep their screenshots for a person to look at:
+    ``$VIGIL_TEST_ARTIFACTS/screenshots/`` when set, else ``test-artifacts/screenshots/``
+    in the repository (git-ignored). One file per page and theme, overwritten each run."""
+    root = os.environ.get(ARTIFACTS_ENV) or str(REPO / "test-artifacts")
+    folder = Path(root) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    return screenshot_dir()

@@ -1,9 +1,12 @@
 """Every page of the UI, in headless Chromium, against a web App over TimescaleDB.
 
 Each page must finish loading with data: no panel in the error state, charts
-drawn (uPlot canvases), the overview listing every host with its status.
-Screenshots of every page (light, dark, 1024 px) are kept under the test's
-tmp folder (``screenshots/``) for a person to look at.
+drawn (uPlot canvases), the overview listing every host with its status. The
+tests wait on the pages' own "rendered" signals (``#overview[data-ready]``,
+``.grid[data-ready]``) rather than on card states. This web has no NATS, so the
+overview's alerts come from the ALERTS series (its fallback); the alert API path
+is tests/ui/test_overview_alerts.py. Screenshots of every page (light, dark,
+1024 px) go to ``screenshot_dir()`` (tests/ui/conftest.py) for a person to look at.
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ async def page(stack: Stack) -> AsyncIterator[Any]:
             p = await context.new_page()
             errors: list[str] = []
             p.on("pageerror", lambda exc: errors.append(str(exc)))
-            p.errors = errors
             yield p
             assert not errors, f"JavaScript errors: {errors}"
         finally:
@@ -64,6 +66,22 @@ async def settled(page: Any) -> None:
     assert not errors, errors
 
 
+async def rendered(page: Any, selector: str) -> None:
+    """The page's "rendered" signal (``selector[data-ready]``: every query answered and
+    drawn) is up and says no panel failed; then no card shows an error."""
+    await page.wait_for_selector(f"{selector}[data-ready]", state="attached", timeout=30_000)
+    assert await page.get_attribute(selector, "data-ready") == "true"
+    await settled(page)
+
+
+async def overview_rendered(page: Any) -> None:
+    await rendered(page, "#overview")
+
+
+async def dashboard_rendered(page: Any) -> None:
+    await rendered(page, ".grid")
+
+
 async def empty_panels(page: Any) -> list[str]:
     result: list[str] = await page.eval_on_selector_all(
         ".card[data-state=empty]", "els => els.map(e => e.getAttribute('aria-label'))"
@@ -75,7 +93,7 @@ async def test_overview_lists_every_host_with_status_and_sparklines(
     stack: Stack, page: Any, screenshots: Path
 ) -> None:
     await page.goto(f"{stack.base}/#/")
-    await settled(page)
+    await overview_rendered(page)
     rows = await page.eval_on_selector_all(
         "table.hosts tbody tr", "rows => rows.map(r => [r.dataset.host, r.dataset.status])"
     )
@@ -85,10 +103,22 @@ async def test_overview_lists_every_host_with_status_and_sparklines(
         "tr[data-status=up] td.spark canvas", "els => els.length"
     )
     assert sparks == 4 * (len(HOSTS) - 1)
-    alerts = await page.inner_text("#alerts")
-    assert "HighCPU" in alerts
-    assert "FilesystemFilling" in alerts
-    await page.screenshot(path=str(screenshots / "overview.png"), full_page=True)
+    # No NATS here: the alerts come from the ALERTS series, and a note says so.
+    names = await page.eval_on_selector_all(
+        "#alerts li.alert", "els => els.map(e => [e.dataset.alertname, e.dataset.state])"
+    )
+    assert names == [["HighCPU", "firing"], ["FilesystemFilling", "firing"]]  # critical first
+    assert await page.is_visible("#alerts-fallback")
+    link = await page.get_attribute('#alerts li[data-alertname="HighCPU"] a.alert-name', "href")
+    assert link is not None
+    assert link.startswith("#/alerts?filter=")
+    # web-1 (the fleet's ALERTS are under its host) is marked, the others not.
+    marked = await page.eval_on_selector_all(
+        "table.hosts tr.alerting", "rows => rows.map(r => [r.dataset.host, r.dataset.alerts])"
+    )
+    assert marked == [["web-1", "2"]]
+    assert await page.inner_text('tr[data-host="web-1"] a.host-alerts') == "2 firing"
+    await page.screenshot(path=str(screenshots / "overview-light.png"), full_page=True)
 
 
 async def test_dark_theme_and_1024_px_stay_readable(
@@ -96,17 +126,16 @@ async def test_dark_theme_and_1024_px_stay_readable(
 ) -> None:
     await page.set_viewport_size({"width": 1024, "height": 900})
     await page.goto(f"{stack.base}/#/")
-    await settled(page)
+    await overview_rendered(page)
     await page.click("#theme")
-    await settled(page)
     assert await page.evaluate("document.documentElement.dataset.theme") == "dark"
     # Nothing wider than the window: no horizontal scrolling of the page itself.
     assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
-    await page.screenshot(path=str(screenshots / "overview-dark-1024.png"), full_page=True)
+    await page.screenshot(path=str(screenshots / "overview-no-nats-dark-1024.png"), full_page=True)
     await page.goto(f"{stack.base}/#/d/system-overview")
-    await settled(page)
+    await dashboard_rendered(page)
     assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
-    await page.screenshot(path=str(screenshots / "system-overview-dark-1024.png"), full_page=True)
+    await page.screenshot(path=str(screenshots / "d-system-overview-dark-1024.png"), full_page=True)
 
 
 async def test_dashboard_list_offers_the_templates(
@@ -124,7 +153,7 @@ async def test_dashboard_list_offers_the_templates(
         "Host detail",
     ):
         assert title in titles
-    await page.screenshot(path=str(screenshots / "dashboards.png"), full_page=True)
+    await page.screenshot(path=str(screenshots / "dashboards-light.png"), full_page=True)
 
 
 @pytest.mark.parametrize("dashboard", DASHBOARDS)
@@ -132,16 +161,16 @@ async def test_dashboard_renders_every_panel_with_data(
     stack: Stack, page: Any, screenshots: Path, dashboard: str
 ) -> None:
     await page.goto(f"{stack.base}/#/d/{dashboard}?var-host=web-1")
-    await settled(page)
+    await dashboard_rendered(page)
     assert await empty_panels(page) == []
     charts = await page.eval_on_selector_all(".card .uplot canvas", "els => els.length")
     assert charts > 0
-    await page.screenshot(path=str(screenshots / f"d-{dashboard}.png"), full_page=True)
+    await page.screenshot(path=str(screenshots / f"d-{dashboard}-light.png"), full_page=True)
 
 
 async def test_variable_drop_down_is_filled_and_kept_in_the_url(stack: Stack, page: Any) -> None:
     await page.goto(f"{stack.base}/#/d/system-overview")
-    await settled(page)
+    await dashboard_rendered(page)
     options = await page.eval_on_selector_all("#var-host option", "els => els.map(e => e.value)")
     assert options == ["$__all", *sorted(HOSTS)]
     await page.select_option("#var-host", "web-2")
@@ -167,7 +196,7 @@ async def test_explore_completes_names_and_shares_the_query_by_url(
         "#completions li span", "els => els.map(e => e.innerText)"
     )
     assert "node_load1" in offered
-    await page.screenshot(path=str(screenshots / "explore-completion.png"))
+    await page.screenshot(path=str(screenshots / "explore-completion-light.png"))
     await page.keyboard.press("Tab")
     await page.keyboard.type("{ho")
     await page.wait_for_selector("#completions li")
@@ -183,7 +212,7 @@ async def test_explore_completes_names_and_shares_the_query_by_url(
     await page.wait_for_function("location.hash.includes('expr=')")
     await settled(page)
     assert await page.eval_on_selector_all(".uplot canvas", "els => els.length") > 0
-    await page.screenshot(path=str(screenshots / "explore-graph.png"), full_page=True)
+    await page.screenshot(path=str(screenshots / "explore-graph-light.png"), full_page=True)
     shared = page.url
     assert quote("node_cpu_seconds_total") in shared
 
@@ -191,7 +220,7 @@ async def test_explore_completes_names_and_shares_the_query_by_url(
     await settled(page)
     rows = await page.eval_on_selector_all("table.result tbody tr", "els => els.length")
     assert rows == 2 * len(HOSTS) - 2  # two CPUs of each host still reporting
-    await page.screenshot(path=str(screenshots / "explore-table.png"), full_page=True)
+    await page.screenshot(path=str(screenshots / "explore-table-light.png"), full_page=True)
 
     # The shared URL alone reproduces the graph.
     other = await page.context.new_page()
@@ -210,7 +239,7 @@ async def test_a_bad_query_shows_the_error_in_the_panel(stack: Stack, page: Any)
 async def test_panels_refresh_live(stack: Stack, page: Any) -> None:
     """The shell polls every refresh_interval (2 s): requests keep coming without a reload."""
     await page.goto(f"{stack.base}/#/d/host-detail?var-host=web-1")
-    await settled(page)
+    await dashboard_rendered(page)
     seen: list[str] = []
     page.on("request", lambda r: seen.append(r.url) if "/api/v1/query" in r.url else None)
     await page.wait_for_timeout(4500)
@@ -219,7 +248,7 @@ async def test_panels_refresh_live(stack: Stack, page: Any) -> None:
 
 async def test_time_range_picker_and_drag_zoom_are_kept_in_the_url(stack: Stack, page: Any) -> None:
     await page.goto(f"{stack.base}/#/d/host-detail?var-host=web-1")
-    await settled(page)
+    await dashboard_rendered(page)
     await page.select_option("#range", "now-6h")
     await page.wait_for_function("location.hash.includes('from=now-6h')")
     await settled(page)
@@ -241,10 +270,12 @@ async def test_week_over_week_style_comparison_overlays_the_earlier_period(
 ) -> None:
     """Any panel compared with an earlier period (here 30 minutes: the fixture holds 70)."""
     await page.goto(f"{stack.base}/#/d/host-detail?var-host=web-1&compare=30m")
-    await settled(page)
+    await dashboard_rendered(page)
     legend = await page.inner_text(".grid")
     assert "1m (30m ago)" in legend
-    await page.screenshot(path=str(screenshots / "compare-30m.png"), full_page=True)
+    await page.screenshot(
+        path=str(screenshots / "d-host-detail-compare-30m-light.png"), full_page=True
+    )
     await page.select_option("#compare", "")
     await page.wait_for_function(
         "!document.querySelector('.grid').innerText.includes('ago)')", timeout=10_000

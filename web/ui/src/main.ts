@@ -9,6 +9,10 @@ import { PRESETS, describe, type Range } from "./time";
 import { overviewPage } from "./pages/overview";
 import { dashboardListPage, dashboardPage } from "./pages/dashboards";
 import { explorePage } from "./pages/explore";
+import { slaPage } from "./pages/sla";
+import { capacityPage } from "./pages/capacity";
+import { alertsPage } from "./pages/alerts";
+import { silencesPage } from "./pages/silences";
 
 export interface Page {
   refresh(): Promise<void>;
@@ -36,6 +40,10 @@ function route(path: string, root: HTMLElement, ctx: Ctx): Page {
   const d = /^\/d\/([\w-]+)$/.exec(path);
   if (d) return dashboardPage(root, ctx, d[1]);
   if (path === "/explore") return explorePage(root, ctx);
+  if (path === "/sla") return slaPage(root, ctx);
+  if (path === "/capacity") return capacityPage(root, ctx);
+  if (path === "/alerts") return alertsPage(root, ctx);
+  if (path === "/silences") return silencesPage(root, ctx);
   root.replaceChildren(h("div", { class: "notice error", role: "alert" }, `No page at ${path}. `, h("a", { href: "#/" }, "Go to the overview")));
   return { refresh: async () => {}, destroy: () => {} };
 }
@@ -74,6 +82,10 @@ async function boot(): Promise<void> {
     ["/", "Overview", /^\/(overview)?$/],
     ["/dashboards", "Dashboards", /^\/(dashboards|d\/.*)$/],
     ["/explore", "Explore", /^\/explore$/],
+    ["/sla", "SLA", /^\/sla$/],
+    ["/capacity", "Capacity", /^\/capacity$/],
+    ["/alerts", "Alerts", /^\/alerts$/],
+    ["/silences", "Silences", /^\/silences$/],
   ];
   const rangeSelect = h("select", { id: "range", "aria-label": "Time range" });
   const live = h("input", { type: "checkbox", id: "live", checked: true });
@@ -98,6 +110,9 @@ async function boot(): Promise<void> {
   }
 
   function drawRange(): void {
+    // The SLA and capacity reports have their own windows (periods, lookback) that one
+    // range cannot express: a picker there would change nothing, so it is not shown.
+    rangeSelect.hidden = /^\/(sla|capacity)$/.test(current().path);
     const r = ctx.range();
     const options = PRESETS.map(([from, label]) => h("option", { value: from, selected: r.to === "now" && r.from === from }, label));
     if (!(r.to === "now" && PRESETS.some(([f]) => f === r.from))) {

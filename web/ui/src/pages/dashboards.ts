@@ -46,6 +46,7 @@ export function dashboardListPage(root: HTMLElement, _ctx: Ctx): Page {
 export function dashboardPage(root: HTMLElement, ctx: Ctx, id: string): Page {
   let dash: Dashboard | null = null;
   let panels: PanelView[] = [];
+  let grid: HTMLElement | null = null;
   const selects = new Map<string, HTMLSelectElement>();
   const options = new Map<string, string>();
   root.replaceChildren(h("p", { class: "status", role: "status" }, "Loading…"));
@@ -98,10 +99,11 @@ export function dashboardPage(root: HTMLElement, ctx: Ctx, id: string): Page {
     }
     bar.append(h("label", {}, compare));
     panels = d.panels.map((p) => new PanelView(p));
+    grid = h("div", { class: "grid" }, ...panels.map((p) => p.el));
     root.replaceChildren(
       h("div", { class: "page-head" }, h("h1", {}, d.title), d.description ? h("p", { class: "summary" }, d.description) : null),
       bar,
-      h("div", { class: "grid" }, ...panels.map((p) => p.el)),
+      grid,
     );
   }
 
@@ -127,6 +129,9 @@ export function dashboardPage(root: HTMLElement, ctx: Ctx, id: string): Page {
       const vars = values();
       const compare = parseDuration(current().params.get("compare") ?? "") ?? 0;
       await Promise.all(panels.map((p) => p.refresh(start, end, vars, undefined, compare)));
+      // The "rendered" signal tests and tests/benchmarks/bench_ui.py wait for: every
+      // panel's queries answered and its chart drawn (or its error shown).
+      if (grid) grid.dataset.ready = panels.some((p) => p.el.dataset.state === "error") ? "error" : "true";
     },
     destroy() {
       for (const p of panels) p.destroy();
