@@ -68,6 +68,13 @@ PAGES = [
     ("capacity", "/capacity"),
 ]
 
+WITH_AGENT_DATA = {
+    "overview": f'tr[data-host="{HOST}"]',
+    "system-overview": ".card[data-state=ok]",
+    "explore": ".card[data-state=ok], table tbody tr",
+}
+"""Pages of the live stack and what on each shows data the real agent sent."""
+
 
 @pytest.fixture
 async def live(tmp_path: Path, nats_url: str, timescale_db: str) -> AsyncIterator[LiveStack]:
@@ -193,6 +200,8 @@ async def test_silence_created_in_the_ui_stops_the_next_notification_of_a_real_f
                 timeout=60_000,
             )
             await page.screenshot(path=str(screenshots / f"live-{name}.png"), full_page=True)
+            if name in WITH_AGENT_DATA:  # drawn from what the real agent sent
+                assert await page.locator(WITH_AGENT_DATA[name]).count() > 0, name
         await page.goto(f"{live.base}/#/silences")
         await page.click("#theme")
         await page.wait_for_selector(f'tr[data-id="{silence_id}"]', timeout=15_000)
