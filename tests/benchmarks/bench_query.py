@@ -65,6 +65,7 @@ from shared.devenv.databases import create_database  # noqa: E402
 from shared.devenv.procs import free_port  # noqa: E402
 from shared.devenv.rootfs import default_cache_dir, ensure_rootfs  # noqa: E402
 from shared.devenv.timescale import LocalTimescale  # noqa: E402
+from shared.runner import install_uvloop  # noqa: E402
 from web.app import App  # noqa: E402
 from web.storage_tsdb import TimescaleStorage  # noqa: E402
 
@@ -359,6 +360,7 @@ def main() -> None:
             print(f"vigil load + rollups: {time.perf_counter() - started:.1f}s")
             prom = PromProcess(tsdb, work)
             try:
+                install_uvloop()  # the web App runs on uvloop, as vigil-web does
                 both = asyncio.run(run_both(db_url, work, prom.base, queries, args.runs))
             finally:
                 prom.stop()
