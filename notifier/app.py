@@ -70,6 +70,16 @@ from shared.wire import AlertEvent, AlertStatus, Names, NotificationResult, Sile
 log = get_logger(__name__)
 
 FETCH_BATCH = 256
+
+
+def _pending(msg: Msg) -> int:
+    """Messages the consumer still holds after ``msg`` (0 when the metadata is unreadable)."""
+    try:
+        return int(msg.metadata.num_pending)
+    except Exception:  # noqa: BLE001 - not a JetStream message: assume no backlog
+        return 0
+
+
 GC_EVERY_S = 60.0
 RESOLVED_KEEP = timedelta(minutes=15)
 
@@ -288,13 +298,22 @@ class App:
             self.metrics.silences.set(len(self.silencer))
 
     async def _consume(self, psub: object) -> None:
+        """Fetch alert events until stopped: in batches while a backlog is pending, else one.
+
+        One when idle because nats-py's ``fetch(n)`` holds a message that arrives during
+        its long poll until ``n`` came or the poll's timeout ran out (up to 1 s late);
+        ``fetch(1)`` returns at the first. With a backlog (``num_pending``) the batch's
+        no-wait request answers at once with what is there.
+        """
         fetch = psub.fetch  # type: ignore[attr-defined]
         self._consuming = True
         failing = False
+        backlog = True
         while not self._stopping.is_set():
             try:
-                msgs: list[Msg] = await fetch(FETCH_BATCH, timeout=1.0)
+                msgs: list[Msg] = await fetch(FETCH_BATCH if backlog else 1, timeout=1.0)
             except nats.errors.TimeoutError:
+                backlog = False
                 continue
             except asyncio.CancelledError:
                 raise
@@ -309,6 +328,7 @@ class App:
             if failing:
                 log.info("fetching alerts again")
                 failing = False
+            backlog = _pending(msgs[-1]) > 0 if msgs else False
             await self.ingest(msgs)
 
     async def ingest(self, msgs: list[Msg]) -> None:

@@ -35,10 +35,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from nats.aio.msg import Msg  # noqa: E402
+
 from shared.bus.provision import provision  # noqa: E402
+from shared.codec import decode_message  # noqa: E402
 from shared.config.models import NatsConfig  # noqa: E402
 from shared.devenv.nats import NatsServer  # noqa: E402
 from shared.devenv.procs import free_port  # noqa: E402
+from shared.errors import DecodeError  # noqa: E402
+from shared.wire import AlertEvent, Names  # noqa: E402
 
 PROMETHEUS = "/usr/bin/prometheus"
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -75,6 +80,10 @@ class State:
         self.values: dict[str, int] = {}
         self.arrivals: dict[str, dict[str, float]] = {"vigil": {}, "prom": {}}
         self.arrived = asyncio.Event()
+        self.scraped: dict[str, float] = {}
+        """Trial -> when Vigil's agent first scraped its flip at 1."""
+        self.events: dict[str, float] = {}
+        """Trial -> when the alerter's firing event for it was on NATS."""
 
     def exposition(self) -> bytes:
         lines = ["# TYPE flip gauge"]
@@ -82,16 +91,17 @@ class State:
         return ("\n".join(lines) + "\n").encode()
 
 
-async def read_request(reader: asyncio.StreamReader) -> tuple[str, bytes]:
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, bytes, dict[str, str]]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     path = lines[0].split(" ")[1]
-    length = 0
+    headers = {}
     for line in lines[1:]:
-        if line.lower().startswith("content-length:"):
-            length = int(line.split(":", 1)[1])
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length") or 0)
     body = await reader.readexactly(length) if length else b""
-    return path, body
+    return path, body, headers
 
 
 async def respond(writer: asyncio.StreamWriter, body: bytes, ctype: str = "text/plain") -> None:
@@ -110,7 +120,12 @@ async def respond(writer: asyncio.StreamWriter, body: bytes, ctype: str = "text/
 def serve_exporter(state: State):
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await read_request(reader)
+            _, _, headers = await read_request(reader)
+            if not headers.get("user-agent", "").startswith("Prometheus/"):
+                now = time.perf_counter()
+                for t, v in state.values.items():
+                    if v:
+                        state.scraped.setdefault(t, now)
             await respond(writer, state.exposition(), "text/plain; version=0.0.4")
         except (OSError, asyncio.IncompleteReadError):
             writer.close()
@@ -121,7 +136,7 @@ def serve_exporter(state: State):
 def serve_webhook(state: State):
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            path, body = await read_request(reader)
+            path, body, _ = await read_request(reader)
             now = time.perf_counter()
             side = "vigil" if path.startswith("/vigil") else "prom"
             payload = json.loads(body or b"{}")
@@ -135,6 +150,10 @@ def serve_webhook(state: State):
             writer.close()
 
     return handle
+
+
+SEGMENTS = ("flip->scrape", "scrape->event", "event->webhook")
+"""Vigil's latency split: the agent's scrape phase, agent + NATS + alerter, notifier."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -244,6 +263,12 @@ async def one_trial(
         if at is not None:
             results[side].append((at - started) * 1000)
             line.append(f"{side} {(at - started) * 1000:7.1f} ms")
+            scraped, event = state.scraped.get(trial), state.events.get(trial)
+            if side == "vigil" and scraped is not None and event is not None:
+                parts = (scraped - started, event - scraped, at - event)
+                for name, value in zip(SEGMENTS, parts, strict=True):
+                    results[name].append(value * 1000)
+                line.append("(" + " ".join(f"{v * 1000:.0f}" for v in parts) + ")")
         else:
             line.append(f"{side} TIMEOUT")
     print(" ".join(line), flush=True)
@@ -252,8 +277,18 @@ async def one_trial(
 async def run(args: argparse.Namespace, work: Path, nats_url: str) -> dict[str, list[float]]:
     nc = await nats.connect(nats_url)
     await provision(nc.jetstream(), NatsConfig(servers=[nats_url]))
-    await nc.close()
     state = State()
+
+    async def on_event(msg: Msg) -> None:
+        try:
+            event = decode_message(msg.data, AlertEvent)
+        except DecodeError:
+            return
+        trial = event.labels.get("trial")
+        if trial is not None and event.status == "firing":
+            state.events.setdefault(trial, time.perf_counter())
+
+    await nc.subscribe(Names().alerts_wildcard, cb=on_event)  # where the time goes
     state.values["warmup"] = 0
     ports = {k: free_port() for k in ("alerter", "notifier", "am", "prom")}
     exporter = await asyncio.start_server(serve_exporter(state), "127.0.0.1", 0)
@@ -262,7 +297,7 @@ async def run(args: argparse.Namespace, work: Path, nats_url: str) -> dict[str, 
     ports["webhook"] = webhook.sockets[0].getsockname()[1]
     write_configs(work, nats_url, ports)
     procs = start_processes(work, nats_url, ports)
-    results: dict[str, list[float]] = {"vigil": [], "prom": []}
+    results: dict[str, list[float]] = {"vigil": [], "prom": [], **{k: [] for k in SEGMENTS}}
     try:
         await asyncio.sleep(args.warmup)
         for p in procs:
@@ -296,6 +331,7 @@ async def run(args: argparse.Namespace, work: Path, nats_url: str) -> dict[str, 
                 p.wait(timeout=5)
         exporter.close()
         webhook.close()
+        await nc.close()
     return results
 
 
@@ -330,6 +366,12 @@ def main() -> None:
             )
         else:
             print(f"{name}: no notifications arrived")
+    for name in SEGMENTS:
+        if xs := results[name]:
+            print(
+                f"vigil {name}: p50 {percentile(xs, 0.5):.1f} ms, "
+                f"p99 {percentile(xs, 0.99):.1f} ms, max {max(xs):.1f} ms"
+            )
     print(
         f"RESULT vigil_p50_ms={percentile(v, 0.5):.1f} vigil_p99_ms={percentile(v, 0.99):.1f} "
         f"prom_am_p50_ms={percentile(p, 0.5):.1f} prom_am_p99_ms={percentile(p, 0.99):.1f}"
