@@ -19,10 +19,10 @@ Data: ``bench_total`` samples every 15 s over the 2 h before the query end;
 ``bench_slow`` every 5 min over 31 days. Both end 3 h before now (rollups are
 served only for data older than 2 h). The answers are compared too (same
 series count, and the points equal within 1e-6 relative are counted), so a fast
-wrong answer does not pass unnoticed. Expect the 30-day query to differ at about
-half its points: ``bench_slow``'s samples lie on every step, Prometheus 2.x's window
-``[t - 1h, t]`` includes the sample at ``t``, an hour bucket ``[t - 1h, t)`` does not
-(the documented edge difference of rollups, ``web/storage_tsdb.py``).
+wrong answer does not pass unnoticed. ``bench_slow``'s samples lie on every step:
+Prometheus 2.x's window ``[t - 1h, t]`` includes the sample at ``t``, which an hour
+bucket ``[t - 1h, t)`` does not, so the 30-day query also times the raw edge samples
+the storage adds to the buckets (``rollup_edges``, ``web/storage_tsdb.py``).
 
 Last line:
 

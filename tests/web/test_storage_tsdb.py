@@ -285,8 +285,9 @@ async def test_rollups_serve_over_time_only_on_whole_buckets(pool: asyncpg.Pool)
         start_ms=base + hour, end_ms=end, step_ms=60_000, func="max_over_time", range_ms=hour
     )
     found = await storage.select(matchers, base, end, hints)
-    assert found[0].rollup == "samples_1m.max"
+    assert found[0].rollup == "samples_1m.max+head"
     assert len(found[0].values) == 180
+    assert np.isnan(found[0].extra["head"]).all()  # no sample on a minute's start
     assert found[0].timestamps_ms[0] == base + 60_000 - 1
     # Range and step of whole hours: the hour table (empty here: refreshes have not run).
     hourly = SelectHints(base + hour, end, hour, "max_over_time", hour)
