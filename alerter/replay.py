@@ -103,10 +103,13 @@ async def replay(
             info = await sub.consumer_info()
         except Exception as exc:
             raise ReplayError(f"cannot replay {subject}: {exc or type(exc).__name__}") from exc
-        if not info.num_pending:
+        # The server may have pushed some (or all) messages into this subscription's
+        # queue already: they count in ``delivered``, not in ``num_pending``.
+        delivered = (info.delivered.stream_seq or 0) if info.delivered else 0
+        handed = (info.delivered.consumer_seq or 0) if info.delivered else 0
+        if not info.num_pending and not handed:
             return 0
-        delivered = info.delivered.stream_seq if info.delivered else 0
-        last_seq = (delivered or 0) + info.num_pending
+        last_seq = delivered + (info.num_pending or 0)
         while True:
             try:
                 msg = await sub.next_msg(timeout=timeout_s)
