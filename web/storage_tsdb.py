@@ -82,32 +82,23 @@ Rollups (``samples_1m``, ``samples_1h``)
     Window edges: a bucket covers ``[start, start + width)`` while Prometheus
     2.x's window is ``[t - range, t]``, so the buckets of a window miss a
     sample lying exactly on its end ``t`` (on aligned scrapes, every window
-    has one). With ``rollup_edges`` (on by default) the same statement also
-    reads, per series, the raw samples lying exactly on the instants where
-    windows end (``_edges_ms``: ``end - k * step``; for ``rate``/``increase``
-    also those minus the range, where windows start): a ``WITH`` query scans
-    each chunk's ``(series_id, time)`` index once for all selected series
-    (``series_id = ANY(...) AND time = ANY(...)``), joined to the series'
-    rows; NaN
-    and staleness markers left out as the rollups leave them out. Each
-    becomes the ``head`` of the bucket starting on it (the buckets fetched
-    run to the one starting at ``end_ms``, one past the last window), and the
-    engine adds the head of the bucket after a window to that window. Then
-    ``*_over_time`` answers equal the raw ones (sums within rounding:
-    ``tests/web/test_storage_rollups.py`` checks 1e-9 relative on samples on
-    every edge, staleness markers on edges, series starting and stopping on
-    an edge, for range and instant queries). The cost: one index probe per
-    series and edge, e.g. 100 series x 721 hourly steps about 40 ms of
-    PostgreSQL time, four times the bucket read itself (the rollup tables
-    keep no sample times, so nothing cheaper tells whether a sample lies on
-    the edge; a rollup column holding the sample on the bucket's start would
-    make it free). ``rollup_edges=False`` skips it and misses edge samples.
+    has one). Every rollup row keeps that sample: ``head``, the non-NaN raw
+    sample exactly on the bucket's start (NULL when none; read as NaN). The
+    buckets fetched run to the one starting at ``end_ms``, one past the last
+    window, and the engine adds the head of the bucket after a window to that
+    window (``shared.promql.rollupfuncs``). Then ``*_over_time`` answers equal
+    the raw ones (sums within rounding: ``tests/web/test_storage_rollups.py``
+    checks 1e-9 relative on samples on every edge, staleness markers on edges,
+    series starting and stopping on an edge, for range and instant queries),
+    at the cost of one more column read.
 
     Where the answer still differs from raw data: rollups leave NaN out
     (a raw ``sum``/``count``/``avg_over_time`` over a NaN sample, or a raw
     ``max``/``min_over_time`` over NaN samples only, differ); data that
     arrived after the last refresh and older than ``rollup_fresh_ms`` is
-    missing (and an edge sample whose bucket has no row yet is dropped).
+    missing; rows rolled up by a Vigil before the ``head`` column whose raw
+    samples retention had dropped by the upgrade have no head (their edge
+    samples are missed).
     ``rate``/``increase`` need Prometheus' extrapolation from the first and
     last sample *times* in the window: exact where samples lie on both
     edges of every window (aligned scrapes), otherwise estimated from
@@ -157,16 +148,15 @@ ROLLUP_COLUMNS: dict[str, tuple[str, ...]] = {
 """The rollup columns that answer each function (the first one becomes ``Series.values``,
 the others ``Series.extra``); the engine's ``shared.promql.rollupfuncs`` reads them."""
 HEAD = "head"
-"""The extra column of every rollup answer: the raw sample exactly on the bucket's start."""
+"""The last column of every rollup answer: the raw sample exactly on the bucket's start."""
 DEFAULT_ROLLUP_FUNCS = frozenset({"max_over_time", "min_over_time", "sum_over_time"})
-"""Served from rollups when ``rollups`` is on: exact with ``rollup_edges`` (NaN aside)."""
+"""Served from rollups when ``rollups`` is on: exact (NaN aside)."""
 ALL_ROLLUP_FUNCS = frozenset(ROLLUP_COLUMNS)
 """Also ``count``/``avg_over_time`` (exact like the default ones) and ``rate``/``increase``
 (Prometheus' extrapolation exact only with samples on both window edges, else estimated
 from counts: see the module docstring)."""
 
 
-_COUNTER_FUNCS = frozenset({"rate", "increase"})
 _MINUTE_MS = 60_000
 _HOUR_MS = 3_600_000
 _RE2_FLAGS = re.compile(r"^\(\?([imsU]+)\)")
@@ -265,7 +255,6 @@ def _samples_sql(
     table: str,
     time_col: str,
     columns: Sequence[str],
-    edges: str | None = None,
     split: str | None = None,
 ) -> str:
     """Series matching ``where`` with their samples in ``[lo, hi]``, one row per series.
@@ -273,39 +262,22 @@ def _samples_sql(
     Each series' samples are read by its own index scan on ``(series_id, time)`` (so in
     time order, no sort) and packed by ``string_agg`` into one ``bytea`` per column:
     ``timestamptz_send`` (big-endian microseconds since 2000) and ``float8send`` (the
-    IEEE bits, NaN payloads kept). ``table``, ``time_col`` and ``columns`` come from
-    fixed allow-lists, never from a request.
-
-    With ``edges`` (the bind parameter of a ``timestamptz[]``), each row also carries
-    the series' raw samples lying exactly on those instants, NaN left out as the
-    rollups leave it out, packed the same way (two more columns, NULL when none).
-    ``split`` is one more condition on the series (``s``), ANDed wherever ``where`` is.
+    IEEE bits, NaN payloads kept; NULL as NaN, so that every column has a value per
+    row). ``table``, ``time_col`` and ``columns`` come from fixed allow-lists, never
+    from a request. ``split`` is one more condition on the series (``s``).
     """
     aggs = ", ".join(
-        f"string_agg(float8send({c}::float8), ''::bytea ORDER BY {time_col}) AS v{j}"
+        f"string_agg(float8send(coalesce({c}::float8, 'NaN')), ''::bytea ORDER BY {time_col})"
+        f" AS v{j}"
         for j, c in enumerate(columns)
     )
     selected = ", ".join(f"x.v{j}" for j in range(len(columns)))
     cond = f"{where} AND {split}" if split else where
-    head, on_edges = "", ""
-    if edges is not None:
-        # One scan per chunk for all series (``series_id = ANY``), not one per series:
-        # with a few hundred edges, each chunk scan's start-up would cost more.
-        head = (
-            "WITH e AS (SELECT series_id, string_agg(timestamptz_send(time), ''::bytea"  # noqa: S608 - edges, lo, hi are bind parameters
-            " ORDER BY time) AS t, string_agg(float8send(value), ''::bytea ORDER BY time)"
-            f" AS v FROM samples WHERE series_id = ANY(ARRAY(SELECT s.id FROM series s"
-            f" WHERE {cond})) AND time = ANY(ARRAY(SELECT unnest({edges})))"
-            f" AND time >= {lo} AND time <= {hi} AND value <> 'NaN'::float8"
-            " GROUP BY series_id) "
-        )
-        selected += ", e.t, e.v"
-        on_edges = " LEFT JOIN e ON e.series_id = s.id"
     return (
-        f"{head}SELECT s.id, s.metric, s.labels::text, x.t, {selected} FROM series s"  # noqa: S608 - fixed identifiers, bound values
+        f"SELECT s.id, s.metric, s.labels::text, x.t, {selected} FROM series s"  # noqa: S608 - fixed identifiers, bound values
         f" CROSS JOIN LATERAL (SELECT string_agg(timestamptz_send({time_col}), ''::bytea"
         f" ORDER BY {time_col}) AS t, {aggs} FROM {table} WHERE series_id = s.id"
-        f" AND {time_col} >= {lo} AND {time_col} <= {hi}) x{on_edges}"
+        f" AND {time_col} >= {lo} AND {time_col} <= {hi}) x"
         f" WHERE {cond} AND x.t IS NOT NULL"
     )
 
@@ -340,8 +312,6 @@ def _series_of(
     rollup: str | None,
     width_ms: int,
     columns: tuple[str, ...],
-    *,
-    edges: bool,
 ) -> list[Series]:
     """Decode the rows of ``_samples_sql``: each column of all rows in one ``frombuffer``."""
     if not rows:
@@ -355,10 +325,6 @@ def _series_of(
         for j in range(len(columns))
     ]
     values, extra = cols[0], list(zip(columns[1:], cols[1:], strict=True))
-    if rollup is not None:
-        starts = ts - (width_ms - 1)
-        heads = _heads(rows, 4 + len(columns), starts, cuts) if edges else np.full(len(ts), np.nan)
-        extra.append((HEAD, heads))
     return [
         Series(
             label_sets.get(row[0], row[1], row[2]),
@@ -369,42 +335,6 @@ def _series_of(
         )
         for row, a, b in zip(rows, cuts[:-1], cuts[1:], strict=True)
     ]
-
-
-def _heads(rows: Sequence[asyncpg.Record], col: int, starts: Any, cuts: list[int]) -> Any:
-    """Per bucket, the raw sample lying exactly on its start (``HEAD``), NaN where none.
-
-    ``rows[i][col]``/``rows[i][col + 1]`` are the packed edge samples of ``_samples_sql``;
-    ``starts`` the buckets' starts (epoch ms) of all rows, series ``i`` in
-    ``[cuts[i], cuts[i + 1])``. A sample that falls on no fetched bucket's start is
-    dropped (it cannot happen: a non-NaN sample makes its bucket's row).
-    """
-    head = np.full(len(starts), np.nan)
-    sizes = [len(r[col] or b"") // 8 for r in rows]
-    if not any(sizes) or not len(starts):
-        return head
-    at = np.frombuffer(b"".join(r[col] or b"" for r in rows), dtype=">i8") // 1000 + _PG_EPOCH_MS
-    vs = np.frombuffer(b"".join(r[col + 1] or b"" for r in rows), dtype=">f8")
-    base = min(int(starts.min()), int(at.min()))
-    span = max(int(starts.max()), int(at.max())) - base + 1
-    owner = np.arange(len(rows), dtype=np.int64) * span
-    keys = np.repeat(owner, np.diff(cuts)) + (starts - base)
-    wanted = np.repeat(owner, sizes) + (at - base)
-    idx = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    found = keys[idx] == wanted
-    head[idx[found]] = vs[found]
-    return head
-
-
-def _edges_ms(hints: SelectHints, start_ms: int, end_ms: int) -> list[int]:
-    """The instants where the engine's windows end: ``end_ms - k * step`` (down to
-    ``start_ms + range``); for ``rate``/``increase`` also where they start (each end
-    minus the range), where a sample makes the first sample's time known."""
-    step, first_end = hints.step_ms, start_ms + hints.range_ms
-    ends = range(end_ms, first_end - 1, -step) if step > 0 else [end_ms]
-    if hints.func in _COUNTER_FUNCS:
-        return sorted({*ends, *(t - hints.range_ms for t in ends)})
-    return sorted(ends)
 
 
 class TimescaleStorage:
@@ -420,7 +350,6 @@ class TimescaleStorage:
         parallel: int = 4,
         parallel_min_samples: int = 10_000,
         rollup_funcs: frozenset[str] = DEFAULT_ROLLUP_FUNCS,
-        rollup_edges: bool = True,
     ) -> None:
         self._pool = pool
         self.rollups = rollups
@@ -430,9 +359,6 @@ class TimescaleStorage:
             raise ValueError(f"cannot serve {sorted(unknown)} from rollups: not supported")
         self.rollup_funcs = frozenset(rollup_funcs)
         """Functions that rollups may answer (when ``rollups`` is on)."""
-        self.rollup_edges = rollup_edges
-        """Add the raw samples lying on window edges to rollup answers (exact answers;
-        off: faster, but a sample exactly on a window's end is missed)."""
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.parallel = parallel
         self.parallel_min_samples = parallel_min_samples
@@ -459,25 +385,20 @@ class TimescaleStorage:
         columns: tuple[str, ...]
         sql = SeriesSql()
         where = sql.where(matchers)
-        edges: str | None = None
         if plan is None or hints is None:
             table, time_col, columns, width_ms, rollup = "samples", "time", ("value",), 0, None
             lo_ms, hi_ms = start_ms, end_ms
         else:
             table, columns, width_ms = plan
-            time_col, rollup = "bucket", f"{table}.{'+'.join((*columns, HEAD))}"
+            columns = (*columns, HEAD)
+            time_col, rollup = "bucket", f"{table}.{'+'.join(columns)}"
             # The buckets whose point (bucket + width - 1 ms) is in the range, and the
             # one starting at ``end_ms``, whose head is the sample on the last window's end.
             lo_ms, hi_ms = start_ms - width_ms + 1, end_ms
-            if self.rollup_edges:
-                edge_times = [ms_to_datetime(t) for t in _edges_ms(hints, start_ms, end_ms)]
-                edges = f"{sql.bind(edge_times)}::timestamptz[]"
         self.served[(rollup or "raw").removesuffix(f"+{HEAD}")] += 1
         lo, hi = sql.bind(ms_to_datetime(lo_ms)), sql.bind(ms_to_datetime(hi_ms))
         quoted = [f'"{c}"' for c in columns]
-        statement = _samples_sql(
-            where, lo, hi, table=table, time_col=time_col, columns=quoted, edges=edges
-        )
+        statement = _samples_sql(where, lo, hi, table=table, time_col=time_col, columns=quoted)
         key = (tuple(matchers), table)
         parts = max(1, min(self.parallel, self._sizes.get(key, 0) // self.parallel_min_samples))
         self.splits[parts] += 1
@@ -496,7 +417,6 @@ class TimescaleStorage:
                     table=table,
                     time_col=time_col,
                     columns=quoted,
-                    edges=edges,
                     split=f"s.id % {sql.bind(parts)}::int8 = {sql.bind(0)}::int8",
                 )
                 answers = await asyncio.gather(
@@ -510,9 +430,7 @@ class TimescaleStorage:
         if len(self._sizes) >= _SIZE_HINTS:
             self._sizes.clear()
         self._sizes[key] = sum(len(r[3]) for r in rows) // 8
-        return _series_of(
-            rows, self._label_sets, rollup, width_ms, columns, edges=edges is not None
-        )
+        return _series_of(rows, self._label_sets, rollup, width_ms, columns)
 
     async def _fetch_part(self, statement: str, params: list[Any]) -> list[asyncpg.Record]:
         async with self._pool.acquire() as conn:

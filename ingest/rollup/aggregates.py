@@ -10,6 +10,8 @@
     first      double precision  value of the earliest sample
     last       double precision  value of the latest sample
     increase   double precision  counter-reset-adjusted increase, first to last sample
+    head       double precision  value of the sample lying exactly on the bucket's
+                                 start, NULL when none (the only nullable column)
 
 Every value of a row comes from the bucket's samples minus NaN: NaN values,
 Prometheus' staleness marker (the NaN with bits 0x7ff0000000000002) among
@@ -19,6 +21,11 @@ them, are left out of every column, so a bucket holding only NaN has no row.
 increase through an infinite value is ±Inf or NaN. No value makes a refresh
 fail: sums and increases overflow to ±Inf instead of raising
 (``vigil_float8_add``, ``vigil_sum_combine`` in migration 0002).
+
+``head`` lets a query answer Prometheus 2.x's closed window ``[t - range, t]``
+from buckets, which cover ``[t - range, t)``: the sample on ``t`` is the head
+of the bucket starting at ``t`` (``web.storage_tsdb``). An hour's head is the
+head of its first minute.
 
 ``increase`` is, over the bucket's samples in time order, the sum of each
 step ``cur - prev``, or ``cur`` where the value dropped (a counter reset: it
@@ -44,7 +51,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COLUMNS = ("bucket", "series_id", "min", "max", "sum", "count", "first", "last", "increase")
+COLUMNS = (
+    "bucket",
+    "series_id",
+    "min",
+    "max",
+    "sum",
+    "count",
+    "first",
+    "last",
+    "increase",
+    "head",
+)
 """Columns of both rollup tables, in order."""
 
 STALE_NAN_BITS = 0x7FF0000000000002
@@ -94,7 +112,8 @@ MINUTE = Resolution(
     count(*) AS count,
     first(value, time) AS first,
     last(value, time) AS last,
-    vigil_increase(value ORDER BY time) AS increase
+    vigil_increase(value ORDER BY time) AS increase,
+    max(value) FILTER (WHERE time = time_bucket(INTERVAL '1 minute', time)) AS head
 FROM samples{where}
 GROUP BY time_bucket(INTERVAL '1 minute', time), series_id""",
 )
@@ -117,7 +136,8 @@ HOUR = Resolution(
     sum(count)::bigint AS count,
     first(first, bucket) AS first,
     last(last, bucket) AS last,
-    vigil_increase_merge(first, last, increase ORDER BY bucket) AS increase
+    vigil_increase_merge(first, last, increase ORDER BY bucket) AS increase,
+    max(head) FILTER (WHERE bucket = time_bucket(INTERVAL '1 hour', bucket)) AS head
 FROM samples_1m{where}
 GROUP BY time_bucket(INTERVAL '1 hour', bucket), series_id""",
 )

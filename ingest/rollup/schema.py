@@ -35,7 +35,9 @@ SCHEMA_LOCK = 0x76696769_6C726F6C  # "vigilrol": rollup set-up, one replica at a
 _RELATIONS = """
 SELECT c.relname AS name,
        EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates ca
-               WHERE ca.view_schema = current_schema() AND ca.view_name = c.relname) AS cagg
+               WHERE ca.view_schema = current_schema() AND ca.view_name = c.relname) AS cagg,
+       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'head'
+               AND NOT a.attisdropped) AS head
 FROM pg_class c
 WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY($1::text[])
 """
@@ -45,8 +47,26 @@ WHERE hypertable_schema = current_schema() AND hypertable_name = 'samples'
 """
 
 
-def apache_statements(storage: StorageConfig) -> list[Statement]:
-    """Idempotent DDL of the apache-mode rollup tables."""
+_HEAD_FROM = {
+    MINUTE.table: (
+        "UPDATE samples_1m r SET head = s.value FROM samples s WHERE s.series_id = r.series_id"
+        " AND s.time = r.bucket AND s.value <> 'NaN'::float8"
+    ),
+    HOUR.table: (
+        "UPDATE samples_1h r SET head = m.head FROM samples_1m m WHERE m.series_id = r.series_id"
+        " AND m.bucket = r.bucket AND m.head IS NOT NULL"
+    ),
+}
+"""Backfill of ``head`` in rows made before the column: from the raw samples that
+retention kept (minutes), then from the minutes (hours)."""
+
+
+def apache_statements(
+    storage: StorageConfig, state: TimescaleState | None = None
+) -> list[Statement]:
+    """Idempotent DDL of the apache-mode rollup tables; tables of an earlier Vigil
+    (``state.without_head``) get the ``head`` column, filled where the data still is."""
+    old = state.without_head & state.other_relations if state else frozenset()
     statements: list[Statement] = []
     for r, factor in ((MINUTE, 10), (HOUR, 100)):
         statements += [
@@ -58,6 +78,15 @@ def apache_statements(storage: StorageConfig) -> list[Statement]:
                 why=f"{r.table} in time chunks, for drop_chunks retention",
             ),
         ]
+        if r.table in old:
+            # One simple-protocol call: the column and its backfill in one transaction.
+            statements.append(
+                Statement(
+                    f"ALTER TABLE {r.table} ADD COLUMN IF NOT EXISTS head double precision;\n"
+                    f"{_HEAD_FROM[r.table]}",
+                    why=f"{r.table} of an earlier Vigil: add and fill the head column",
+                )
+            )
     return statements
 
 
@@ -73,6 +102,7 @@ def _table_ddl(r: Resolution) -> str:
         "    first      double precision NOT NULL,\n"
         "    last       double precision NOT NULL,\n"
         "    increase   double precision NOT NULL,\n"
+        "    head       double precision,\n"
         "    UNIQUE (series_id, bucket)\n"
         ")"
     )
@@ -84,6 +114,7 @@ async def read_timescale_state(conn: asyncpg.Connection) -> TimescaleState:
         continuous_aggregates=frozenset(r["name"] for r in rows if r["cagg"]),
         other_relations=frozenset(r["name"] for r in rows if not r["cagg"]),
         compression_enabled=bool(await conn.fetchval(_COMPRESSION)),
+        without_head=frozenset(r["name"] for r in rows if not r["head"]),
     )
 
 
@@ -114,7 +145,7 @@ async def prepare_rollups(url: str, storage: StorageConfig) -> Mode:
                         " aggregates (made under the timescale license), and this server runs"
                         " the apache license"
                     )
-                statements = apache_statements(storage)
+                statements = apache_statements(storage, state)
             else:
                 statements = plan_timescale(storage, state)
             for st in statements:

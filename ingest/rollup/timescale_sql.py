@@ -63,6 +63,8 @@ class TimescaleState:
     """Rollup names taken by something that is not a continuous aggregate."""
     compression_enabled: bool = False
     """Whether ``samples`` has compression settings."""
+    without_head: frozenset[str] = frozenset()
+    """Rollups made by a Vigil before the ``head`` column (tables or aggregates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,15 @@ def plan_timescale(storage: StorageConfig, state: TimescaleState) -> list[Statem
         raise RollupSchemaError(
             f"cannot create continuous aggregates: {', '.join(sorted(clash))} exist as plain"
             " tables (made in apache mode?); move their rows elsewhere and drop them first"
+        )
+    stale = state.continuous_aggregates & state.without_head
+    if stale:
+        names = ", ".join(sorted(stale))
+        raise RollupSchemaError(
+            f"cannot use continuous aggregates {names}: made by an earlier Vigil without the"
+            " head column (a continuous aggregate's query cannot be altered); drop them"
+            f" (DROP MATERIALIZED VIEW {names} CASCADE) and start again:"
+            " they are rebuilt from the raw samples that retention kept"
         )
     windows = refresh_windows(storage)
     statements = [_create_view(r) for r in ROLLUPS if r.table not in state.continuous_aggregates]

@@ -8,8 +8,8 @@ names in ``Matrix.rollup`` (``"<table>.<col>+<col>...+head"``) and ``Packed.extr
 the others. A window ``[t - range, t]`` holds exactly the buckets that start in
 ``[t - range, t)``: they cover ``[t - range, t)``, Prometheus 2.x's closed window
 also holds a sample lying exactly on ``t``. The storage adds it: ``head`` is, per
-bucket, the raw sample lying exactly on the bucket's start (NaN: none; the storage
-fetches it only for the instants where windows start or end). The sample on ``t``
+bucket, the raw sample lying exactly on the bucket's start (NaN: none; kept by the
+rollup tables, ``ingest.rollup.aggregates``). The sample on ``t``
 is the head of the bucket ``[t, t + W)``, the point just after the window; it is
 folded into the window ending at ``t`` (and, being in that bucket, into the windows
 ending later, as in Prometheus, whose window ``[t, t + range]`` holds it too). A

@@ -21,8 +21,8 @@ served only for data older than 2 h). The answers are compared too (same
 series count, and the points equal within 1e-6 relative are counted), so a fast
 wrong answer does not pass unnoticed. ``bench_slow``'s samples lie on every step:
 Prometheus 2.x's window ``[t - 1h, t]`` includes the sample at ``t``, which an hour
-bucket ``[t - 1h, t)`` does not, so the 30-day query also times the raw edge samples
-the storage adds to the buckets (``rollup_edges``, ``web/storage_tsdb.py``).
+bucket ``[t - 1h, t)`` does not: the rollup rows keep it as the next bucket's
+``head`` (``ingest/rollup/aggregates.py``), which the 30-day query reads too.
 
 Last line:
 

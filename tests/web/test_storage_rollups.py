@@ -11,8 +11,8 @@ refresh jobs build them. Tolerances, stated per case:
   times are estimated from counts, see ``shared.promql.rollupfuncs``).
 
 And on samples lying exactly on bucket edges (``edge_*``: every 15 s from a whole
-hour, so on every window's start and end), which the storage adds from raw samples
-to the buckets: relative 1e-9 for every served function, instant and range queries,
+hour, so on every window's start and end), which the rollup rows keep as their
+``head``: relative 1e-9 for every served function, instant and range queries,
 with staleness markers on edges, a series starting and one stopping on an edge, NaN
 on edges (``max``/``min`` only: rollups leave NaN out everywhere, see
 ``web.storage_tsdb``), and ``rate``/``increase`` of a counter sampled on both ends of
@@ -223,23 +223,8 @@ async def test_instant_rollup_answers_on_bucket_edges(
         assert math.isclose(got[key], value, rel_tol=1e-9), (key, got[key], value)
 
 
-async def test_without_edges_a_sample_on_a_window_end_is_missed(loaded: asyncpg.Pool) -> None:
-    """``rollup_edges=False``: the buckets alone, as documented (the edge sample at ``t``
-    is missing from the window ending at ``t``)."""
-    storage = TimescaleStorage(
-        loaded, rollups=True, rollup_edges=False, rollup_funcs=ALL_ROLLUP_FUNCS
-    )
-    query = 'count_over_time(edge_gauge{kind="plain"}[1h])'
-    at = BASE + 20 * HOUR_MS
-    rolled = await Engine(storage).instant(query, at)
-    raw = await Engine(TimescaleStorage(loaded)).instant(query, at)
-    assert storage.served == {"samples_1h.count": 1}
-    assert [s.v for s in raw.vector] == [241.0]
-    assert [s.v for s in rolled.vector] == [240.0]
-
-
 async def test_edges_in_a_split_selection(loaded: asyncpg.Pool) -> None:
-    """A selection split over connections (``s.id % parts``) reads each series' edges once."""
+    """A selection split over connections (``s.id % parts``) answers the same."""
     storage = TimescaleStorage(
         loaded, rollups=True, parallel=3, parallel_min_samples=1, rollup_funcs=ALL_ROLLUP_FUNCS
     )

@@ -84,7 +84,8 @@ SELECT bucket, series_id, min(value) AS min, max(value) AS max, sum(value) AS su
        (array_agg(value ORDER BY time))[1] AS first,
        (array_agg(value ORDER BY time DESC))[1] AS last,
        coalesce(sum(CASE WHEN value >= prev THEN value - prev ELSE value END)
-                FILTER (WHERE prev IS NOT NULL), 0) AS increase
+                FILTER (WHERE prev IS NOT NULL), 0) AS increase,
+       (array_agg(value) FILTER (WHERE time = bucket))[1] AS head
 FROM s GROUP BY bucket, series_id ORDER BY series_id, bucket
 """
 """Plain SQL over raw samples, written independently of the rollup code (window
@@ -101,7 +102,7 @@ async def actual(
     conn: asyncpg.Connection, table: str, series: Iterable[int]
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"SELECT bucket, series_id, min, max, sum, count, first, last, increase FROM {table}"  # noqa: S608
+        f"SELECT bucket, series_id, min, max, sum, count, first, last, increase, head FROM {table}"  # noqa: S608
         " WHERE series_id = ANY($1::bigint[]) ORDER BY series_id, bucket",
         list(series),
     )

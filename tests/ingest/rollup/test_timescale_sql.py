@@ -92,3 +92,29 @@ def test_plain_tables_from_apache_mode_block_continuous_aggregates() -> None:
     state = TimescaleState(other_relations=frozenset({"samples_1m"}))
     with pytest.raises(RollupSchemaError, match="samples_1m exist as plain tables"):
         plan_timescale(StorageConfig(), state)
+
+
+def test_continuous_aggregates_without_head_are_refused_with_the_way_out() -> None:
+    state = TimescaleState(
+        continuous_aggregates=frozenset({"samples_1m", "samples_1h"}),
+        without_head=frozenset({"samples_1m", "samples_1h"}),
+    )
+    with pytest.raises(RollupSchemaError) as err:
+        plan_timescale(StorageConfig(), state)
+    assert "samples_1h, samples_1m: made by an earlier Vigil without the head column" in str(
+        err.value
+    )
+    assert "DROP MATERIALIZED VIEW samples_1h, samples_1m CASCADE" in str(err.value)
+
+
+def test_apache_tables_of_an_earlier_vigil_get_the_head_column_filled() -> None:
+    state = TimescaleState(
+        other_relations=frozenset({"samples_1m", "samples_1h"}),
+        without_head=frozenset({"samples_1h"}),
+    )
+    statements = apache_statements(StorageConfig(), state)
+    upgrades = [s.sql for s in statements if "ADD COLUMN" in s.sql]
+    assert len(upgrades) == 1
+    assert upgrades[0].startswith("ALTER TABLE samples_1h ADD COLUMN IF NOT EXISTS head")
+    assert "FROM samples_1m m" in upgrades[0]
+    assert statements[:4] == apache_statements(StorageConfig())[:4]

@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS samples_1m (
     first      double precision NOT NULL,
     last       double precision NOT NULL,
     increase   double precision NOT NULL,
+    head       double precision,
     UNIQUE (series_id, bucket)
 );
 
@@ -27,6 +28,7 @@ CREATE TABLE IF NOT EXISTS samples_1h (
     first      double precision NOT NULL,
     last       double precision NOT NULL,
     increase   double precision NOT NULL,
+    head       double precision,
     UNIQUE (series_id, bucket)
 );
 

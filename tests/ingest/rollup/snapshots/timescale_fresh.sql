@@ -13,7 +13,8 @@ SELECT
     count(*) AS count,
     first(value, time) AS first,
     last(value, time) AS last,
-    vigil_increase(value ORDER BY time) AS increase
+    vigil_increase(value ORDER BY time) AS increase,
+    max(value) FILTER (WHERE time = time_bucket(INTERVAL '1 minute', time)) AS head
 FROM samples
 WHERE value <> 'NaN'::float8
 GROUP BY time_bucket(INTERVAL '1 minute', time), series_id
@@ -34,7 +35,8 @@ SELECT
     sum(count)::bigint AS count,
     first(first, bucket) AS first,
     last(last, bucket) AS last,
-    vigil_increase_merge(first, last, increase ORDER BY bucket) AS increase
+    vigil_increase_merge(first, last, increase ORDER BY bucket) AS increase,
+    max(head) FILTER (WHERE bucket = time_bucket(INTERVAL '1 hour', bucket)) AS head
 FROM samples_1m
 GROUP BY time_bucket(INTERVAL '1 hour', bucket), series_id
 WITH NO DATA;
