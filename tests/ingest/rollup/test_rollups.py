@@ -90,6 +90,18 @@ def infinite(series: int, start: datetime) -> list[Row]:
     ]
 
 
+async def two_rolled_up_hours(
+    rollup_db: RollupDb, conn: asyncpg.Connection, start: datetime, first: int, *, seed: int
+) -> list[int]:
+    """A counter (series ``first``) and a gauge (``first + 1``) over two hours from
+    ``start``, rolled up; the two series ids."""
+    rng = random.Random(seed)
+    await write(conn, counter(first, start, 7200, rng))
+    await write(conn, gauge(first + 1, start, 7200, rng))
+    await roll_up(rollup_db.url, rollup_db.mode, start, start + 2 * HOUR)
+    return [first, first + 1]
+
+
 async def check(rollup_db: RollupDb, conn: asyncpg.Connection, series: list[int]) -> None:
     assert_rows_equal(
         await actual(conn, "samples_1m", series), await expected(conn, MINUTE, series)
@@ -147,11 +159,7 @@ async def test_late_data_is_rolled_up_after_its_bucket_was(
     rollup_db: RollupDb, conn: asyncpg.Connection
 ) -> None:
     start = recent_hour(3)
-    rng = random.Random(7)
-    series = [301, 302]
-    await write(conn, counter(301, start, 7200, rng))
-    await write(conn, gauge(302, start, 7200, rng))
-    await roll_up(rollup_db.url, rollup_db.mode, start, start + 2 * HOUR)
+    series = await two_rolled_up_hours(rollup_db, conn, start, 301, seed=7)
     before = await actual(conn, "samples_1m", [301])
 
     # A spool replay: samples between the stored ones, a reset among them, NaN too,
@@ -240,14 +248,9 @@ async def test_rollup_tables_of_an_earlier_vigil_get_head_filled_at_start_up(
     samples (minutes), then from the minutes (hours), equal to a fresh roll-up."""
     if rollup_db.mode is Mode.TIMESCALE:
         pytest.skip("timescale mode: such continuous aggregates are refused (snapshot tests)")
-    start = recent_hour(5)
-    rng = random.Random(9)
-    series = [701, 702]
-    await write(conn, counter(701, start, 7200, rng))
-    await write(conn, gauge(702, start, 7200, rng))
-    await roll_up(rollup_db.url, rollup_db.mode, start, start + 2 * HOUR)
+    series = await two_rolled_up_hours(rollup_db, conn, recent_hour(5), 701, seed=9)
     for table in ("samples_1m", "samples_1h"):
-        await conn.execute(f"ALTER TABLE {table} DROP COLUMN head")  # noqa: S608 - constant
+        await conn.execute(f"ALTER TABLE {table} DROP COLUMN head")
     assert await prepare_rollups(rollup_db.url, StorageConfig()) is Mode.APACHE
     await check(rollup_db, conn, series)
     heads = [r["head"] for r in await actual(conn, "samples_1m", [701])]
