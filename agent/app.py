@@ -104,7 +104,12 @@ class App:
         )
         self.batcher = Batcher(policy, self.publisher, clock=time.monotonic)
         self.scheduler = Scheduler(
-            self.batcher, self.metrics, hostname=self.hostname, host_labels=a.labels, limits=limits
+            self.batcher,
+            self.metrics,
+            hostname=self.hostname,
+            host_labels=a.labels,
+            limits=limits,
+            on_idle=self.batcher.flush,
         )
         await self.scheduler.replace(entries)
         self._tasks = [

@@ -20,6 +20,11 @@ The scheduler owns everything around ``Collector.collect`` (see
 - **Staleness**: ``agent.staleness.StalenessTracker`` per collector.
 - **Errors**: a failing collector is logged once when it starts failing and
   once when it recovers, counted, and never touches the other collectors.
+- **Idle**: when a cycle ends and no other collection is running, ``on_idle``
+  (the batcher's flush) is called once the loop has started every cycle due at
+  the same moment, so collectors ticking together make one batch and their
+  samples leave at once instead of waiting for ``agent.flush_interval`` (which
+  stays the upper bound while a slow collector runs).
 """
 
 from __future__ import annotations
@@ -224,8 +229,13 @@ class Scheduler:
         host_labels: Mapping[str, str],
         limits: DecodeLimits,
         wall_clock: Callable[[], float] = time.time,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.sink = sink
+        self.on_idle = on_idle
+        """Called when the last running collection ends (see the module docstring)."""
+        self._running = 0
+        self._idle_pending = False
         self.metrics = metrics
         self.host_labels = dict(host_labels)
         self.limits = limits
@@ -270,7 +280,21 @@ class Scheduler:
             now = self._clock()
             tick = next_tick(now, interval, self.offset)
             await asyncio.sleep(tick - now)
-            await runner.cycle(tick)
+            self._running += 1
+            try:
+                await runner.cycle(tick)
+            finally:
+                self._running -= 1
+            if self._running == 0 and not self._idle_pending and self.on_idle is not None:
+                # After the cycles woken by the same timer have started (they are
+                # queued before this callback), so that they share the flush.
+                self._idle_pending = True
+                asyncio.get_running_loop().call_soon(self._idle)
+
+    def _idle(self) -> None:
+        self._idle_pending = False
+        if self._running == 0 and self.on_idle is not None:
+            self.on_idle()
 
     async def _cancel_all(self) -> None:
         tasks = list(self._tasks.values())

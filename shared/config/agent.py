@@ -40,7 +40,9 @@ class AgentConfig(Section):
         description="Spooled data is fsynced at least this often; a power loss can lose this much.",
     )
     flush_interval: Duration = Field(
-        default=parse_duration("1s"), description="A batch is sent at least this often."
+        default=parse_duration("1s"),
+        description="A batch is sent at least this often; also as soon as no collection is "
+        "running (the samples of collectors that tick together leave in one batch at once).",
     )
     batch_max_samples: int = Field(
         default=10_000, ge=1, description="A batch is sent when it holds this many samples."

@@ -193,3 +193,97 @@ async def test_a_series_repeated_in_one_cycle_is_sent_once() -> None:
     assert await r.cycle(TICK)
     assert [(n, v) for n, _l, _t, v in sink.got] == [("m", 1.0)]
     assert metrics.dropped_samples.labels("duplicate")._value.get() == 1
+
+
+class Slow:
+    """Yields to the loop ``awaits`` times before answering."""
+
+    def __init__(self, name: str, awaits: int) -> None:
+        self.name, self.awaits = name, awaits
+
+    async def collect(self) -> list[Sample]:
+        for _ in range(self.awaits):
+            await asyncio.sleep(0)
+        return [Sample(self.name, {}, 1.0)]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_collectors_ticking_together_are_flushed_once_when_all_are_done() -> None:
+    sink = ListSink()
+    flushes: list[list[str]] = []
+    s = Scheduler(
+        sink,
+        AgentMetrics(),
+        hostname="h",
+        host_labels={},
+        limits=DecodeLimits(),
+        on_idle=lambda: flushes.append([n for n, *_ in sink.got]),
+    )
+    # An instant collector, one that awaits a few times, and one that hangs past
+    # the moment the others are done: the flush waits for none but the running.
+    entries = [
+        CollectorEntry("instant", Slow("instant", 0), 0.2),
+        CollectorEntry("few", Slow("few", 5), 0.2),
+        CollectorEntry("third", Slow("third", 0), 0.2),
+    ]
+    await s.replace(entries)
+    try:
+        for _ in range(200):  # bounded: 2 s
+            if len(flushes) >= 2:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await s.stop()
+    assert len(flushes) >= 2
+    first_tick = flushes[0]
+    assert sorted(first_tick) == ["few", "instant", "third"]  # one flush for the three
+    assert sorted(flushes[1][3:]) == ["few", "instant", "third"]
+
+
+class Gated:
+    """Answers once ``gate`` is set."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+
+    async def collect(self) -> list[Sample]:
+        await self.gate.wait()
+        return [Sample("gated", {}, 1.0)]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_collection_still_running_holds_the_idle_flush_back() -> None:
+    sink = ListSink()
+    flushes: list[list[str]] = []
+    s = Scheduler(
+        sink,
+        AgentMetrics(),
+        hostname="h",
+        host_labels={},
+        limits=DecodeLimits(),
+        on_idle=lambda: flushes.append([n for n, *_ in sink.got]),
+    )
+    gated = Gated()
+    await s.replace(
+        [CollectorEntry("fast", Slow("fast", 0), 2.0), CollectorEntry("gated", gated, 2.0)]
+    )
+    try:
+        for _ in range(300):  # bounded: 3 s, past the first tick
+            if sink.got:
+                break
+            await asyncio.sleep(0.01)
+        assert [n for n, *_ in sink.got] == ["fast"]
+        await asyncio.sleep(0.05)
+        assert flushes == []  # "gated" still collects
+        gated.gate.set()
+        for _ in range(100):
+            if flushes:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await s.stop()
+    assert flushes[0] == ["fast", "gated"]
