@@ -24,7 +24,7 @@ import pytest
 from ingest.prepare import prepare_database
 from shared.config.models import StorageConfig
 from tests.notifier.hookserver import check_webhook_payload
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, browser_missing
+from tests.ui.conftest import browser_missing, chromium
 from tests.ui.livestack import HOST, LiveStack, start_stack, stop_stack
 
 pytestmark = [
@@ -115,14 +115,8 @@ async def _firing_in_api(client: httpx.AsyncClient) -> bool:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async with chromium() as b:
+        yield b
 
 
 async def test_silence_created_in_the_ui_stops_the_next_notification_of_a_real_firing_alert(

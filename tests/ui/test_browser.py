@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, DOWN_HOST, HOSTS, Stack, browser_missing
+from tests.ui.conftest import DOWN_HOST, HOSTS, Stack, browser_missing, new_page
 
 pytestmark = [
     pytest.mark.timescale,
@@ -37,19 +37,8 @@ DASHBOARDS = [
 
 @pytest.fixture
 async def page(stack: Stack) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1440, "height": 1000})
-            p = await context.new_page()
-            errors: list[str] = []
-            p.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield p
-            assert not errors, f"JavaScript errors: {errors}"
-        finally:
-            await browser.close()
+    async with new_page(1440, 1000) as p:
+        yield p
 
 
 async def settled(page: Any) -> None:

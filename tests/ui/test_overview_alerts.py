@@ -26,7 +26,7 @@ from nats.aio.client import Client
 from alerter.app import App as AlerterApp
 from shared.config.loader import load_config
 from tests.alerter.livehelp import Events, Publisher, make_app, now_ms, until
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, Fleet, browser_missing
+from tests.ui.conftest import Fleet, browser_missing, new_page
 from tests.ui.test_browser import dashboard_rendered, overview_rendered, settled
 from tests.ui.test_reports_ui import _rollups
 from web.app import App
@@ -142,19 +142,8 @@ async def web(
 
 @pytest.fixture
 async def page(web: str) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1024, "height": 900})
-            p = await context.new_page()
-            errors: list[str] = []
-            p.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield p
-            assert not errors, f"JavaScript errors: {errors}"
-        finally:
-            await browser.close()
+    async with new_page(1024, 900) as p:
+        yield p
 
 
 async def test_overview_lists_the_alert_apis_alerts_and_marks_their_hosts(

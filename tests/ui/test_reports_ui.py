@@ -23,13 +23,12 @@ import pytest
 from ingest.rollup.aggregates import COLUMNS, HOUR, MINUTE
 from tests.fixtures.timescale import run_sync
 from tests.ui.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DOWN_HOST,
     HOSTS,
     Fleet,
     Stack,
     browser_missing,
+    new_page,
 )
 from tests.ui.test_browser import overview_rendered, settled
 from tests.web.conftest import add_samples, add_series
@@ -68,19 +67,8 @@ def rolled(fleet: Fleet) -> Fleet:
 
 @pytest.fixture
 async def page(rolled: Fleet, stack: Stack) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1440, "height": 1000})
-            p = await context.new_page()
-            errors: list[str] = []
-            p.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield p
-            assert not errors, f"JavaScript errors: {errors}"
-        finally:
-            await browser.close()
+    async with new_page(1440, 1000) as p:
+        yield p
 
 
 async def test_sla_page_shows_availability_budget_and_downtime(
