@@ -267,8 +267,7 @@ def _samples_sql(
     from a request. ``split`` is one more condition on the series (``s``).
     """
     aggs = ", ".join(
-        f"string_agg(float8send(coalesce({c}::float8, 'NaN')), ''::bytea ORDER BY {time_col})"
-        f" AS v{j}"
+        f"string_agg(float8send({_non_null(c)}), ''::bytea ORDER BY {time_col}) AS v{j}"
         for j, c in enumerate(columns)
     )
     selected = ", ".join(f"x.v{j}" for j in range(len(columns)))
@@ -280,6 +279,11 @@ def _samples_sql(
         f" AND {time_col} >= {lo} AND {time_col} <= {hi}) x"
         f" WHERE {cond} AND x.t IS NOT NULL"
     )
+
+
+def _non_null(column: str) -> str:
+    """The column as float8; ``head``, the only nullable one, NULL read as NaN."""
+    return f"coalesce({column}::float8, 'NaN')" if column == f'"{HEAD}"' else f"{column}::float8"
 
 
 class _LabelSets:
