@@ -210,7 +210,8 @@ class Slow:
         pass
 
 
-async def test_collectors_ticking_together_are_flushed_once_when_all_are_done() -> None:
+def flushing_scheduler() -> tuple[Scheduler, ListSink, list[list[str]]]:
+    """A scheduler whose idle flushes record the names the sink held at each."""
     sink = ListSink()
     flushes: list[list[str]] = []
     s = Scheduler(
@@ -221,8 +222,13 @@ async def test_collectors_ticking_together_are_flushed_once_when_all_are_done() 
         limits=DecodeLimits(),
         on_idle=lambda: flushes.append([n for n, *_ in sink.got]),
     )
-    # An instant collector, one that awaits a few times, and one that hangs past
-    # the moment the others are done: the flush waits for none but the running.
+    return s, sink, flushes
+
+
+async def test_collectors_ticking_together_are_flushed_once_when_all_are_done() -> None:
+    s, _sink, flushes = flushing_scheduler()
+    # Two collectors that answer without yielding and one that yields a few times:
+    # all three tick together and share one flush, after the last is done.
     entries = [
         CollectorEntry("instant", Slow("instant", 0), 0.2),
         CollectorEntry("few", Slow("few", 5), 0.2),
@@ -257,16 +263,7 @@ class Gated:
 
 
 async def test_a_collection_still_running_holds_the_idle_flush_back() -> None:
-    sink = ListSink()
-    flushes: list[list[str]] = []
-    s = Scheduler(
-        sink,
-        AgentMetrics(),
-        hostname="h",
-        host_labels={},
-        limits=DecodeLimits(),
-        on_idle=lambda: flushes.append([n for n, *_ in sink.got]),
-    )
+    s, sink, flushes = flushing_scheduler()
     gated = Gated()
     await s.replace(
         [CollectorEntry("fast", Slow("fast", 0), 2.0), CollectorEntry("gated", gated, 2.0)]
