@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `tests.compat` when run as a script
 
+from agent.collectors.system import FAMILIES  # noqa: E402 - needs the path above
 from tests.compat.node_exporter import (  # noqa: E402 - needs the path above
     MISSING_REASON,
     find_binary,
@@ -47,18 +48,6 @@ from tests.compat.node_exporter import (  # noqa: E402 - needs the path above
 )
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SYSTEM_FAMILIES = (
-    "cpu",
-    "stat",
-    "loadavg",
-    "meminfo",
-    "diskstats",
-    "netdev",
-    "netstat",
-    "time",
-    "uname",
-    "filesystem",
-)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -307,7 +296,7 @@ def main() -> None:
             f"ratio=nan agent_rss_mb={rss:.1f}"
         )
         return
-    same = ["--collector.disable-defaults", *(f"--collector.{f}" for f in SYSTEM_FAMILIES)]
+    same = ["--collector.disable-defaults", *(f"--collector.{f}" for f in FAMILIES)]
     ne_same, n_same = measure_node_exporter(binary, args.scrapes, same)
     print(
         f"node_exporter, the same families only: {ne_same * 1000:.3f} ms CPU per scrape, "

@@ -63,6 +63,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from agent.collectors.system import FAMILIES  # noqa: E402
 from ingest.prepare import prepare_database  # noqa: E402
 from ingest.seriesid import SeriesKey  # noqa: E402
 from shared.config.loader import load_config  # noqa: E402
@@ -237,18 +238,7 @@ def host_series(i: int, rng: np.random.Generator) -> list[Series]:
         ),
         Series("vigil_agent_publish_errors_total", {}, counter(0.001 * (i % 2), rng)),
     ]
-    for family in (
-        "cpu",
-        "stat",
-        "loadavg",
-        "meminfo",
-        "diskstats",
-        "netdev",
-        "netstat",
-        "time",
-        "uname",
-        "filesystem",
-    ):
+    for family in FAMILIES:
         c = {"collector": family}
         out += [
             Series("node_scrape_collector_success", c, gauge(1.0)),
