@@ -71,19 +71,10 @@ from shared.config.models import StorageConfig  # noqa: E402
 from shared.devenv.databases import create_database  # noqa: E402
 from shared.devenv.rootfs import default_cache_dir, ensure_rootfs  # noqa: E402
 from shared.devenv.timescale import LocalTimescale  # noqa: E402
+from tests.ui.chromium import CHROMIUM, chromium  # noqa: E402
 from web import ui  # noqa: E402
 from web.app import App  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]  # as tests/ui/conftest.py launches it
 DASHBOARDS = (
     "system-overview",
     "application-health",
@@ -431,17 +422,11 @@ def replay(urls: list[str], reps: int) -> dict[str, list[float]]:
 
 
 async def measure(base: str, hosts: int, runs: int, reps: int) -> tuple[float, float]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            overview_urls: list[str] = []
-            await overview_once(browser, base, hosts, overview_urls)  # warm-up
-            renders = [await overview_once(browser, base, hosts, None) for _ in range(runs)]
-            by_dash = {d: await panel_urls(browser, base, d) for d in DASHBOARDS}
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        overview_urls: list[str] = []
+        await overview_once(browser, base, hosts, overview_urls)  # warm-up
+        renders = [await overview_once(browser, base, hosts, None) for _ in range(runs)]
+        by_dash = {d: await panel_urls(browser, base, d) for d in DASHBOARDS}
     print(f"overview renders (ms): {' '.join(f'{r:.0f}' for r in renders)}")
     first: dict[tuple[str, str], str] = {}
     for url in overview_urls:

@@ -249,6 +249,21 @@ def test_arbitrary_bytes_raise_only_decode_error(data: bytes) -> None:
         decode(data)
 
 
+def mangled(encoded: bytes, data: st.DataObject) -> bytes:
+    """``encoded`` with one to four bit flips, insertions or deletions drawn from ``data``."""
+    raw = bytearray(encoded)
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        match data.draw(st.sampled_from(["flip", "insert", "delete"])):
+            case "flip":
+                raw[pos] ^= 1 << data.draw(st.integers(0, 7))
+            case "insert":
+                raw[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
+            case _:
+                del raw[pos]
+    return bytes(raw)
+
+
 def test_every_truncation_raises_decode_error() -> None:
     data = encode_batch(small_batch())
     for cut in range(len(data)):
@@ -259,18 +274,9 @@ def test_every_truncation_raises_decode_error() -> None:
 @FAST
 @given(st.data())
 def test_bit_flips_and_splices_raise_only_decode_error(data: st.DataObject) -> None:
-    raw = bytearray(encode_batch(small_batch()))
-    for _ in range(data.draw(st.integers(1, 4))):
-        pos = data.draw(st.integers(0, len(raw) - 1))
-        match data.draw(st.sampled_from(["flip", "insert", "delete"])):
-            case "flip":
-                raw[pos] ^= 1 << data.draw(st.integers(0, 7))
-            case "insert":
-                raw[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
-            case _:
-                del raw[pos]
+    raw = mangled(encode_batch(small_batch()), data)
     with contextlib.suppress(DecodeError):
-        decode(bytes(raw))
+        decode(raw)
 
 
 WRONG_VALUES: list[object] = [

@@ -7,13 +7,12 @@ package or the built UI (``deploy/local/build-ui.sh``) is missing.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,20 +23,11 @@ import pytest
 from ingest.prepare import prepare_database
 from shared.config.models import StorageConfig
 from tests.fixtures.timescale import run_sync
+from tests.ui.chromium import CHROMIUM, chromium
 from tests.web.conftest import add_samples, add_series, web_config
 from web import ui
 from web.app import App
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STEP_MS = 10_000
 HISTORY_MS = 70 * 60_000
 HOSTS = ("web-1", "web-2", "db-1")
@@ -53,36 +43,6 @@ def browser_missing() -> str | None:
     if not (ui.ui_dir() / "index.html").is_file():
         return f"the UI is not built in {ui.ui_dir()} (run deploy/local/build-ui.sh)"
     return None
-
-
-CLOSE_TIMEOUT_S = 30.0
-"""How long closing the browser or stopping Playwright's driver may take; past it the
-test goes on (the driver, once its stdin is closed, kills the browsers it launched)."""
-
-
-async def _bounded(step: Awaitable[None], what: str) -> None:
-    try:
-        async with asyncio.timeout(CLOSE_TIMEOUT_S):
-            await step
-    except TimeoutError:
-        print(f"warning: {what} took over {CLOSE_TIMEOUT_S:g} s; going on")
-
-
-@contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
-    """Debian's chromium through Playwright; closed, and the driver stopped, within
-    ``CLOSE_TIMEOUT_S`` each (a close that hung once held a CI run for two minutes)."""
-    from playwright.async_api import async_playwright
-
-    pw = await async_playwright().start()
-    try:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await _bounded(browser.close(), "closing chromium")
-    finally:
-        await _bounded(pw.stop(), "stopping the Playwright driver")
 
 
 @contextlib.asynccontextmanager

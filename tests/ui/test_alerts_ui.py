@@ -24,7 +24,8 @@ import pytest
 from ingest.prepare import prepare_database
 from shared.config.models import StorageConfig
 from tests.notifier.hookserver import check_webhook_payload
-from tests.ui.conftest import browser_missing, chromium
+from tests.ui.chromium import chromium
+from tests.ui.conftest import browser_missing
 from tests.ui.livestack import HOST, LiveStack, start_stack, stop_stack
 
 pytestmark = [

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from nats.aio.client import Client
 
 from alerter.app import App as AlerterApp
@@ -29,6 +28,7 @@ from tests.alerter.livehelp import Events, Publisher, make_app, now_ms, until
 from tests.ui.conftest import Fleet, browser_missing, new_page
 from tests.ui.test_browser import dashboard_rendered, overview_rendered, settled
 from tests.ui.test_reports_ui import _rollups
+from tests.web.conftest import alerting_config
 from web.app import App
 
 pytestmark = [
@@ -68,21 +68,6 @@ PAGES = [
 cards, which must then all leave the loading state without an error)."""
 
 
-def _config(tmp_path: Path, nats_url: str, db_url: str) -> Path:
-    (tmp_path / "rules.yml").write_text(RULES, encoding="utf-8")
-    doc: dict[str, Any] = {
-        "nats": {"servers": [nats_url]},
-        "storage": {"database_url": db_url},
-        "alerting": {"rule_files": ["rules.yml"], "evaluation_interval": "1h"},
-        "alerter": {"listen_address": "127.0.0.1:0", "debounce": "5ms"},
-        "visualization": {"listen_address": "127.0.0.1:0"},
-        "log": {"level": "warning", "format": "json"},
-    }
-    path = tmp_path / "vigil.yml"
-    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    return path
-
-
 async def _alerts(client: httpx.AsyncClient) -> dict[str, str]:
     r = await client.get("/api/v1/alerts")
     if r.status_code != 200:
@@ -96,7 +81,7 @@ async def web(
 ) -> AsyncIterator[str]:
     """web with NATS over the fleet, once the alerter's two alerts show in ``/api/v1/alerts``."""
     await _rollups(fleet.url)  # the capacity page reads rollups
-    config = _config(tmp_path, nats_url, fleet.url)
+    config = alerting_config(tmp_path, nats_url, fleet.url, RULES)
     events = Events()
     await events.start(nats_client)  # provisions the streams and buckets
     alerter: AlerterApp = make_app(config)

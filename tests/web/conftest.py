@@ -87,6 +87,23 @@ def bits_of(value: float) -> int:
     return bits
 
 
+def alerting_config(tmp_path: Path, nats_url: str, db_url: str, rules: str) -> Path:
+    """One config file for an alerter and a web App together: ``rules`` in
+    ``rules.yml``, evaluated hourly (events drive evaluations), both on free ports."""
+    (tmp_path / "rules.yml").write_text(rules, encoding="utf-8")
+    doc: dict[str, Any] = {
+        "nats": {"servers": [nats_url]},
+        "storage": {"database_url": db_url},
+        "alerting": {"rule_files": ["rules.yml"], "evaluation_interval": "1h"},
+        "alerter": {"listen_address": "127.0.0.1:0", "debounce": "5ms"},
+        "visualization": {"listen_address": "127.0.0.1:0"},
+        "log": {"level": "warning", "format": "json"},
+    }
+    path = tmp_path / "vigil.yml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
 def web_config(tmp_path: Path, db_url: str, **visualization: object) -> LoadedConfig:
     path = tmp_path / "vigil.yaml"
     doc = {

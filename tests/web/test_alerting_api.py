@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import yaml
 from nats.aio.client import Client
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -29,6 +28,7 @@ from shared.config.loader import load_config
 from shared.config.models import NatsConfig
 from shared.wire import Silence, SilenceEvent
 from tests.alerter.livehelp import NAMES, Events, Publisher, make_app, now_ms, until
+from tests.web.conftest import alerting_config
 from web.alerting_state import format_value, go_json, rfc3339
 from web.app import App
 
@@ -53,18 +53,7 @@ groups:
 
 
 def _config(tmp_path: Path, nats_url: str, db_url: str, rules: str = RULES) -> Path:
-    (tmp_path / "rules.yml").write_text(rules, encoding="utf-8")
-    doc: dict[str, Any] = {
-        "nats": {"servers": [nats_url]},
-        "storage": {"database_url": db_url},
-        "alerting": {"rule_files": ["rules.yml"], "evaluation_interval": "1h"},
-        "alerter": {"listen_address": "127.0.0.1:0", "debounce": "5ms"},
-        "visualization": {"listen_address": "127.0.0.1:0"},
-        "log": {"level": "warning", "format": "json"},
-    }
-    path = tmp_path / "vigil.yml"
-    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    return path
+    return alerting_config(tmp_path, nats_url, db_url, rules)
 
 
 @pytest.fixture
