@@ -9,10 +9,10 @@ is the implementation over asyncpg (one connection per read, closed after).
 One SQL statement per selector, the whole range at once: the selector's
 matchers become conditions on ``series`` (``__name__`` on the ``metric``
 column, other labels on ``labels`` jsonb, a missing label reading as ``""`` as
-in Prometheus, regexes anchored as ``^(?:re)$`` and run with PostgreSQL's
-``~``), joined to ``samples`` in the range and aggregated per series into two
-arrays (epoch milliseconds, values), ordered by time. Every label name and
-value is a bind parameter. Series written by the alerter itself (``host`` =
+in Prometheus, regexes anchored: ``shared.promql.seriessql``, as web's queries),
+joined to ``samples`` in the range and aggregated per series into two arrays
+(epoch milliseconds, values), ordered by time. Every label name and value is a
+bind parameter. Series written by the alerter itself (``host`` =
 ``alerter.self_host``: ``ALERTS``, recording-rule results) are left out, as the
 stream replay leaves them out.
 
@@ -26,15 +26,14 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
 
 from alerter.errors import HistoryError
+from shared.promql.errors import BadData
+from shared.promql.seriessql import SeriesSql, ms_to_datetime
 from shared.promql.storage import LabelMatcher, Series
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,52 +57,21 @@ class HistorySource(Protocol):
         """
 
 
-def _datetime(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
-
-
-def _anchored(pattern: str) -> str:
-    """An RE2 pattern fully anchored for PostgreSQL; a leading ``(?i)`` stays in front."""
-    prefix = ""
-    if pattern.startswith("(?i)"):
-        prefix, pattern = "(?i)", pattern[4:]
-    return f"{prefix}^(?:{pattern})$"
-
-
 def selector_sql(matchers: Sequence[LabelMatcher], exclude_host: str) -> tuple[str, list[Any]]:
-    """The statement reading one selector's samples; ``$1``, ``$2`` are the time bounds."""
-    params: list[Any] = []
+    """The statement reading one selector's samples; ``$1``, ``$2`` are the time bounds.
 
-    def bind(value: Any) -> str:
-        params.append(value)
-        return f"${len(params) + 2}"
-
-    conds: list[str] = []
-    for m in matchers:
-        if m.name == "__name__":
-            col = "s.metric"
-        elif m.op == "=" and m.value:
-            conds.append(f"s.labels @> {bind(json.dumps({m.name: m.value}))}::jsonb")
-            continue
-        else:
-            col = f"coalesce(s.labels->>{bind(m.name)}::text, '')"
-        if m.op == "=":
-            conds.append(f"{col} = {bind(m.value)}::text")
-        elif m.op == "!=":
-            conds.append(f"{col} <> {bind(m.value)}::text")
-        else:
-            op = "~" if m.op == "=~" else "!~"
-            conds.append(f"{col} {op} {bind(_anchored(m.value))}::text")
-    conds.append(f"coalesce(s.labels->>'host', '') <> {bind(exclude_host)}::text")
+    Raises ``BadData`` for a matcher no SQL can express (a regex holding NUL)."""
+    sql = SeriesSql(first=3)
+    where = sql.where([*matchers, LabelMatcher("host", "!=", exclude_host)])
     statement = (
         "SELECT s.metric, s.labels::text,"  # noqa: S608 - names and values are bound
         " array_agg((extract(epoch FROM x.time) * 1000)::int8 ORDER BY x.time),"
         " array_agg(x.value ORDER BY x.time)"
         " FROM series s JOIN samples x ON x.series_id = s.id"
-        f" WHERE {' AND '.join(conds)} AND x.time >= $1 AND x.time <= $2"
+        f" WHERE {where} AND x.time >= $1 AND x.time <= $2"
         " GROUP BY s.id"
     )
-    return statement, params
+    return statement, sql.params
 
 
 class DatabaseHistory:
@@ -138,10 +106,11 @@ class DatabaseHistory:
     async def _read_one(self, conn: Any, r: HistoryRange) -> list[Series]:
         import asyncpg
 
-        statement, params = selector_sql(r.matchers, self.exclude_host)
         try:
-            rows = await conn.fetch(statement, _datetime(r.start_ms), _datetime(r.end_ms), *params)
-        except asyncpg.PostgresError as exc:
+            statement, params = selector_sql(r.matchers, self.exclude_host)
+            start, end = ms_to_datetime(r.start_ms), ms_to_datetime(r.end_ms)
+            rows = await conn.fetch(statement, start, end, *params)
+        except (BadData, asyncpg.PostgresError) as exc:
             shown = ", ".join(f"{m.name}{m.op}{m.value!r}" for m in r.matchers)
             raise HistoryError(f"cannot read rule history of selector {{{shown}}}: {exc}") from exc
         out = []

@@ -20,6 +20,7 @@ import yaml
 from nats.aio.client import Client
 
 from alerter.app import App
+from alerter.errors import HistoryError
 from alerter.warmdb import DatabaseHistory, HistoryRange
 from ingest.prepare import prepare_database
 from ingest.seriesid import series_hash
@@ -203,6 +204,13 @@ async def test_history_read_selects_only_the_range_and_series_asked(migrated_db:
     regex = (LabelMatcher("__name__", "=~", "lo.d"), LabelMatcher("host", "=", "a"))
     (only_a,) = await source.read([HistoryRange(regex, base, base)])
     assert only_a.values.tolist() == [0.0]
+    # RE2's leading flag groups, as web's queries take them (shared.promql.seriessql).
+    flags = (LabelMatcher("__name__", "=~", "(?is)LO.D"), LabelMatcher("host", "=", "a"))
+    (flagged,) = await source.read([HistoryRange(flags, base, base)])
+    assert flagged.labels["host"] == "a"
+    nul = (LabelMatcher("__name__", "=~", "lo\x00ad"),)
+    with pytest.raises(HistoryError, match="cannot read rule history of selector"):
+        await source.read([HistoryRange(nul, base, base)])
 
 
 # ------------------------------------------------------------------ reload

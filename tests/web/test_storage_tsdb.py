@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from shared.promql.errors import BadData, StorageFailure
+from shared.promql.seriessql import anchored_regex
 from shared.promql.storage import LabelMatcher, SelectHints, Series
 from shared.wire import STALE_NAN_BITS
 from tests.web.conftest import add_samples, add_series, bits_of, float_from_bits
-from web.storage_tsdb import POOL_OPTIONS, TimescaleStorage, anchored_regex
+from web.storage_tsdb import POOL_OPTIONS, TimescaleStorage
 
 pytestmark = pytest.mark.timescale
 

@@ -3,7 +3,7 @@
 ``Database`` is the seam: ``asyncpg.Pool`` satisfies it, and every read here
 is one ``fetch`` (no transaction, any pooled connection). Series are found
 with the same matcher translation as the PromQL storage
-(:class:`web.storage_tsdb.SeriesSql`: every label name and value is a bind
+(:class:`shared.promql.seriessql.SeriesSql`: every label name and value is a bind
 parameter), so a selector selects the same series in a report as in a query.
 
 Points come back per series id as ``(times_ms, values)`` numpy arrays in time
@@ -23,9 +23,9 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
+from shared.promql.seriessql import SeriesSql, ms_to_datetime
 from shared.promql.storage import LabelMatcher
 from web.reports.errors import BadRequest, ReportUnavailable
-from web.storage_tsdb import SeriesSql, ms_to_datetime
 
 ROLLUP_WIDTH_MS = {"samples_1m": 60_000, "samples_1h": 3_600_000}
 """The rollup tables reports read, with their bucket width (a fixed allow-list)."""
