@@ -120,11 +120,9 @@ class NotificationLog:
         With the KV store unreachable the lease is kept as it is (delivery goes on, as
         everywhere in the memory fallback).
         """
-        conflicts = self.conflicts
         got = await self.acquire(key, entry, lease_rev, now, lease)
-        if got is None and self.conflicts == conflicts and self._failing:
-            return lease_rev
-        return got
+        # A conflict leaves the store up; ``None`` with it down is the memory fallback's.
+        return lease_rev if got is None and self._failing else got
 
     async def record(self, key: str, lease_rev: int, entry: Entry) -> bool:
         """Record a delivered notification; False if the lease was lost meanwhile."""

@@ -28,7 +28,6 @@ port 0). The listen address must be a loopback one unless
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -39,6 +38,7 @@ from agent.collectors.base import Sample
 from agent.collectors.statsd_state import DEFAULT_BUCKETS, StatsdState
 from shared.config.models import CollectorConfig
 from shared.duration import Duration
+from shared.hosts import is_loopback
 from shared.log import get_logger
 
 log = get_logger(__name__)
@@ -51,15 +51,6 @@ def split_listen(listen: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"expected host:port, got {listen!r}")
     return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_listen(listen: str, allow_non_loopback: bool) -> None:

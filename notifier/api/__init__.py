@@ -10,7 +10,6 @@ API's exceptions (``apierrors``: ``ApiError`` answered as a JSON string with its
 status; ``BadRequest`` 400, ``NotFound`` 404).
 """
 
-from notifier.api.server import ApiServer, NotifierView
-from shared.alertmanager.apierrors import ApiError, BadRequest, NotFound
+from notifier.api.server import ApiServer
 
-__all__ = ["ApiError", "ApiServer", "BadRequest", "NotFound", "NotifierView"]
+__all__ = ["ApiServer"]

@@ -40,6 +40,7 @@ from notifier.config.receivers import EmailConfig
 from notifier.errors import PermanentError, RetryableError
 from notifier.receivers.base import BuildContext, Notification
 from notifier.template import TemplateError, Text, context, templates
+from shared.hosts import is_loopback
 
 SMTP_TIMEOUT = 30.0
 IMPLICIT_TLS_PORT = 465
@@ -81,15 +82,6 @@ def split_host(smarthost: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise PermanentError(f"cannot notify email: smarthost {smarthost!r} is not host:port")
     return host.strip("[]"), int(port)
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class EmailIntegration:
@@ -156,7 +148,7 @@ class EmailIntegration:
         smtp, secure = self._connect(host, port)
         try:
             if self.cfg.auth_username:
-                if not (secure or _loopback(host)):
+                if not (secure or is_loopback(host)):
                     raise PermanentError(
                         f"cannot notify email via {host}:{port}: refusing to authenticate over "
                         "an unencrypted connection"

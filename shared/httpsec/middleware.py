@@ -17,17 +17,16 @@ Per request, outermost first:
    (a browser prompts), a ``read`` credential on a write is 403. Under
    ``/api/`` the body is Prometheus' error envelope
    ``{"status":"error","errorType":...,"error":...}``, elsewhere plain text.
-   The principal is left in ``scope["state"]["principal"]``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from shared.config.http import HttpAuthConfig
+from shared.hosts import is_loopback
 from shared.httpsec.errors import Denied, Forbidden
 from shared.httpsec.policy import Access, allows, required
 from shared.httpsec.verify import Authenticator
@@ -105,7 +104,6 @@ class _Guard:
             log.debug("http request refused", method=method, path=path, status=exc.status)
             await deny(scope, send, exc)
             return
-        scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
 
@@ -139,16 +137,6 @@ class HttpSecurityMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._current()(scope, receive, send)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a listen host only takes connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def warn_if_open(service: str, host: str, settings: SecuritySettings) -> None:

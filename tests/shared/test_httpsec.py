@@ -17,10 +17,11 @@ import yaml
 
 from shared.config.check import check_files
 from shared.config.http import HttpAuthConfig, HttpTLSConfig
+from shared.hosts import is_loopback
 from shared.httpsec import cli
 from shared.httpsec.errors import HashFormatError, Unauthorized
 from shared.httpsec.hashing import hash_secret, new_token, parse_hash, verify_secret
-from shared.httpsec.middleware import is_loopback, warn_if_open
+from shared.httpsec.middleware import warn_if_open
 from shared.httpsec.policy import Access, allows, required
 from shared.httpsec.tls import uvicorn_ssl_options
 from shared.httpsec.verify import Authenticator
