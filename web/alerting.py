@@ -43,7 +43,7 @@ from shared.alertmanager.models import PostableSilence, gettable_silence
 from shared.alertmanager.silence import state as silence_state
 from shared.config.loader import LoadedConfig
 from shared.log import get_logger
-from shared.promql.errors import BadData, PromQLError
+from shared.promql.errors import BadData, PromQLError, StorageFailure
 from shared.wire import RULE_STATUS_PREFIX
 from web import render
 from web.alerting_history import STATES, HistoryQuery, Rows, alert_history
@@ -123,7 +123,7 @@ def _group_key(kv_key: str, doc: dict[str, Any]) -> str:
 
 
 def build_router(  # noqa: PLR0915 - one closure per endpoint
-    bus: Callable[[], WebBus | None],
+    bus: Callable[[], WebBus],
     loaded: Callable[[], LoadedConfig],
     database: Callable[[], Rows | None],
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
@@ -131,10 +131,7 @@ def build_router(  # noqa: PLR0915 - one closure per endpoint
     router = APIRouter()
 
     def buckets() -> Buckets:
-        b = bus()
-        if b is None:
-            raise BusUnavailable("cannot read alerting state: NATS is not configured for web")
-        return b.require()
+        return bus().require()
 
     def prom_endpoint(
         handler: Callable[[Params], Awaitable[object]],
@@ -149,8 +146,6 @@ def build_router(  # noqa: PLR0915 - one closure per endpoint
                 return _prom_error(exc.error_type, str(exc), exc.http_status)
             except KV_ERRORS as exc:
                 return _prom_error("unavailable", f"cannot read NATS KV: {exc}", 503)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                return _prom_error("unavailable", f"cannot read alert history: {exc}", 503)
 
         return endpoint
 
@@ -202,7 +197,7 @@ def build_router(  # noqa: PLR0915 - one closure per endpoint
     async def history(params: Params) -> object:
         db = database()
         if db is None:
-            raise BusUnavailable("cannot read alert history: the database is not connected")
+            raise StorageFailure("cannot read alert history: the database is not connected")
         now = clock_ms()
         end = time_param(params, "end", now)
         start = time_param(params, "start", end - DEFAULT_HISTORY_S * 1000)
@@ -219,7 +214,10 @@ def build_router(  # noqa: PLR0915 - one closure per endpoint
             state=state,
             limit=parse_limit(params) or DEFAULT_HISTORY_LIMIT,
         )
-        return await alert_history(db, q)
+        try:
+            return await alert_history(db, q)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StorageFailure(f"cannot read alert history: {exc}") from exc
 
     router.add_api_route("/api/v1/rules", prom_endpoint(rules), methods=["GET", "POST"])
     router.add_api_route("/api/v1/alerts", prom_endpoint(alerts), methods=["GET", "POST"])

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nats.aio.client import Client
-from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from shared.alertmanager.silences import SilenceStore
@@ -48,7 +47,6 @@ class BusUnavailable(VigilError):
 class Buckets:
     """The KV buckets web reads (``alert_state``, ``agents``) and the silences it writes."""
 
-    js: JetStreamContext
     alert_state: KeyValue
     agents: KeyValue
     silences: SilenceStore
@@ -130,4 +128,4 @@ class WebBus:
         agents = await js.key_value(self.names.kv_agents)
         silences = await js.key_value(self.names.kv_silences)
         await self.silences.start(js, silences)
-        self._buckets = Buckets(js, state, agents, self.silences)
+        self._buckets = Buckets(state, agents, self.silences)

@@ -104,6 +104,7 @@ import asyncpg
 import numpy as np
 
 from shared.promql.errors import BadData, StorageFailure
+from shared.promql.rollupfuncs import HEAD, WIDTHS_MS
 from shared.promql.seriessql import NAME, SeriesSql, ms_to_datetime
 from shared.promql.storage import LabelMatcher, SelectHints, Series
 
@@ -121,8 +122,6 @@ ROLLUP_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 """The rollup columns that answer each function (the first one becomes ``Series.values``,
 the others ``Series.extra``); the engine's ``shared.promql.rollupfuncs`` reads them."""
-HEAD = "head"
-"""The last column of every rollup answer: the raw sample exactly on the bucket's start."""
 DEFAULT_ROLLUP_FUNCS = frozenset({"max_over_time", "min_over_time", "sum_over_time"})
 """Served from rollups when ``rollups`` is on: exact (NaN aside)."""
 ALL_ROLLUP_FUNCS = frozenset(ROLLUP_COLUMNS)
@@ -131,7 +130,6 @@ ALL_ROLLUP_FUNCS = frozenset(ROLLUP_COLUMNS)
 from counts: see the module docstring)."""
 
 
-_MINUTE_MS = 60_000
 _HOUR_MS = 3_600_000
 _SIZE_HINTS = 4096
 """Matcher sets whose last selection size ``TimescaleStorage`` remembers (a bounded dict)."""
@@ -320,40 +318,29 @@ class TimescaleStorage:
         key = (tuple(matchers), table)
         parts = max(1, min(self.parallel, self._sizes.get(key, 0) // self.parallel_min_samples))
         self.splits[parts] += 1
-        try:
-            if parts == 1:
-                async with self._pool.acquire() as conn:
-                    rows = await conn.fetch(statement, *sql.params)
-            else:
-                # A selection that was large last time: ``parts`` statements at once, each
-                # on its own connection (one PostgreSQL backend each), each taking the
-                # series whose id is ``k`` modulo ``parts``.
-                split = _samples_sql(
-                    where,
-                    lo,
-                    hi,
-                    table=table,
-                    time_col=time_col,
-                    columns=quoted,
-                    split=f"s.id % {sql.bind(parts)}::int8 = {sql.bind(0)}::int8",
-                )
-                answers = await asyncio.gather(
-                    *(self._fetch_part(split, [*sql.params[:-1], k]) for k in range(parts))
-                )
-                rows = sorted(itertools.chain.from_iterable(answers), key=operator.itemgetter(0))
-        except asyncpg.InvalidRegularExpressionError as exc:
-            raise BadData(f"cannot select series: invalid regular expression: {exc}") from exc
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StorageFailure(f"cannot select series: {exc}") from exc
+        if parts == 1:
+            rows = await self._fetch("select series", statement, sql.params)
+        else:
+            # A selection that was large last time: ``parts`` statements at once, each
+            # on its own connection (one PostgreSQL backend each), each taking the
+            # series whose id is ``k`` modulo ``parts``.
+            split = _samples_sql(
+                where,
+                lo,
+                hi,
+                table=table,
+                time_col=time_col,
+                columns=quoted,
+                split=f"s.id % {sql.bind(parts)}::int8 = {sql.bind(0)}::int8",
+            )
+            answers = await asyncio.gather(
+                *(self._fetch("select series", split, [*sql.params[:-1], k]) for k in range(parts))
+            )
+            rows = sorted(itertools.chain.from_iterable(answers), key=operator.itemgetter(0))
         if len(self._sizes) >= _SIZE_HINTS:
             self._sizes.clear()
         self._sizes[key] = sum(len(r[3]) for r in rows) // 8
         return _series_of(rows, self._label_sets, rollup, width_ms, columns)
-
-    async def _fetch_part(self, statement: str, params: list[Any]) -> list[asyncpg.Record]:
-        async with self._pool.acquire() as conn:
-            rows: list[asyncpg.Record] = await conn.fetch(statement, *params)
-            return rows
 
     def _rollup_plan(
         self, hints: SelectHints | None, end_ms: int
@@ -363,7 +350,8 @@ class TimescaleStorage:
         if hints.range_ms <= 0 or end_ms > self._clock_ms() - self.rollup_fresh_ms:
             return None
         column = ROLLUP_COLUMNS[hints.func]
-        for table, width in (("samples_1h", _HOUR_MS), ("samples_1m", _MINUTE_MS)):
+        for table in ("samples_1h", "samples_1m"):  # the coarsest that fits
+            width = WIDTHS_MS[table]
             if hints.range_ms % width == 0 and hints.step_ms % width == 0 and end_ms % width == 0:
                 return table, column, width
         return None

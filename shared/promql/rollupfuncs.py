@@ -58,7 +58,8 @@ from shared.promql.errors import ExecutionError
 from shared.promql.packed import Packed, window_reduce, window_sum
 from shared.promql.values import F64, I64, Bools, Matrix
 
-_WIDTHS_MS = {"samples_1m": 60_000, "samples_1h": 3_600_000}
+WIDTHS_MS = {"samples_1m": 60_000, "samples_1h": 3_600_000}
+"""Bucket width of each rollup table (``ingest.rollup.aggregates``)."""
 HEAD = "head"
 """The column holding, per bucket, the raw sample exactly on its start (NaN: none)."""
 
@@ -100,8 +101,12 @@ def _extreme(largest: bool) -> rf.PackedFn:
 
 
 def _sum(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
+    return _sum_with(p, lo, hi, *_edge(p, lo, hi, m))
+
+
+def _sum_with(p: Packed, lo: I64, hi: I64, edge: F64, on_edge: Bools) -> tuple[F64, Bools]:
+    """The windows' sums of ``values`` plus the sample on each window's end."""
     ok = hi - lo >= 1
-    edge, on_edge = _edge(p, lo, hi, m)
     inner = window_sum(p.values, lo, hi, ok)
     return np.where(ok, np.where(on_edge, inner + edge, inner), edge), ok | on_edge
 
@@ -113,8 +118,9 @@ def _count(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
 
 
 def _avg(p: Packed, lo: I64, hi: I64, m: Matrix) -> tuple[F64, Bools]:
-    total, ok = _sum(p, lo, hi, m)
-    count = window_sum(p.extra["count"], lo, hi, hi - lo >= 1) + _edge(p, lo, hi, m)[1]
+    edge, on_edge = _edge(p, lo, hi, m)
+    total, ok = _sum_with(p, lo, hi, edge, on_edge)
+    count = window_sum(p.extra["count"], lo, hi, hi - lo >= 1) + on_edge
     return total / np.maximum(count, 1), ok
 
 
@@ -183,7 +189,7 @@ _FUNCS: dict[str, tuple[tuple[str, ...], rf.PackedFn]] = {
 
 def _width_ms(m: Matrix) -> int:
     table = (m.rollup or "").split(".", 1)[0]
-    width = _WIDTHS_MS.get(table)
+    width = WIDTHS_MS.get(table)
     if width is None:
         raise ExecutionError(f"BUG: cannot read rollup {m.rollup}: unknown table")
     return width
@@ -194,6 +200,6 @@ def function(name: str, m: Matrix) -> Callable[[Packed, I64, I64, Matrix], tuple
     columns other than the ones ``name`` needs is a bug, never a silent wrong answer."""
     table, _, columns = (m.rollup or "").partition(".")
     entry = _FUNCS.get(name)
-    if entry is None or table not in _WIDTHS_MS or tuple(columns.split("+")) != entry[0]:
+    if entry is None or table not in WIDTHS_MS or tuple(columns.split("+")) != entry[0]:
         raise ExecutionError(f"BUG: cannot evaluate {name}() over rollup {m.rollup}")
     return entry[1]

@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shared.promql.rollupfuncs import WIDTHS_MS
 from web.reports.data import (
-    ROLLUP_WIDTH_MS,
     Database,
     Points,
     SeriesRef,
@@ -161,7 +161,7 @@ async def _trend_points(
         todo = [i for i in ids if i not in out]
         if not todo:
             break
-        width = ROLLUP_WIDTH_MS[table]
+        width = WIDTHS_MS[table]
         start = -(-(now_ms - lookback_ms) // width) * width
         end = now_ms // width * width  # buckets that ended by now
         got = await rollup_points(db, table, todo, start, end)
@@ -217,7 +217,7 @@ async def capacity_report(
         if current:
             seen_ms, available = current
         elif len(v):  # raw samples expired: the last bucket (t is its middle)
-            seen_ms, available = int(t[-1]) + ROLLUP_WIDTH_MS[table] // 2, float(v[-1])
+            seen_ms, available = int(t[-1]) + WIDTHS_MS[table] // 2, float(v[-1])
         else:
             continue  # nothing in the lookback: not a live filesystem
         trend = linear_trend(t, v)

@@ -23,11 +23,11 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
+from shared.promql.rollupfuncs import WIDTHS_MS
 from shared.promql.seriessql import SeriesSql, ms_to_datetime
 from shared.promql.storage import LabelMatcher
 from web.reports.errors import BadRequest, ReportUnavailable
 
-ROLLUP_WIDTH_MS = {"samples_1m": 60_000, "samples_1h": 3_600_000}
 """The rollup tables reports read, with their bucket width (a fixed allow-list)."""
 
 Points = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
@@ -94,10 +94,10 @@ async def find_pairs(
     """
     sql = SeriesSql()
     conds = [f"a.metric = {sql.bind(numerator)}::text", f"b.metric = {sql.bind(denominator)}::text"]
-    for name, regex in (exclude or {}).items():
-        conds.append(
-            f"coalesce(a.labels->>{sql.bind(name)}::text, '') !~ {sql.bind(f'^(?:{regex})$')}::text"
-        )
+    conds += [
+        sql.condition(LabelMatcher(name, "!~", regex), alias="a")
+        for name, regex in (exclude or {}).items()
+    ]
     rows = await _fetch(
         db,
         f"pair {numerator} with {denominator}",
@@ -144,7 +144,7 @@ async def rollup_points(
     db: Database, table: str, ids: Sequence[int], start_ms: int, end_ms: int
 ) -> dict[int, Points]:
     """Buckets of ``table`` starting in ``[start_ms, end_ms)``: (bucket start, mean value)."""
-    if table not in ROLLUP_WIDTH_MS:
+    if table not in WIDTHS_MS:
         raise ValueError(f"BUG: cannot read rollup {table!r}: not a rollup table")
     if not ids:
         return {}

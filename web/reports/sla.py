@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shared.promql.rollupfuncs import WIDTHS_MS
 from shared.promql.storage import LabelMatcher
 from web.reports.data import (
-    ROLLUP_WIDTH_MS,
     Database,
     Points,
     SeriesRef,
@@ -179,7 +179,7 @@ def source_plan(period: Period, now_ms: int) -> tuple[str | None, int]:
     if period.span_ms <= RAW_MAX_MS:
         return None, period.start_ms
     table = "samples_1m" if period.span_ms <= MINUTE_MAX_MS else "samples_1h"
-    width = ROLLUP_WIDTH_MS[table]
+    width = WIDTHS_MS[table]
     cut = (min(period.end_ms, now_ms) - FRESH_MS) // width * width
     if cut <= period.start_ms:
         return None, period.start_ms
@@ -219,7 +219,7 @@ async def _period(
     table, raw_from = source_plan(period, now_ms)
     rolled: dict[int, Points] = {}
     if table is not None:
-        width = ROLLUP_WIDTH_MS[table]
+        width = WIDTHS_MS[table]
         rolled = await rollup_points(db, table, ids, period.start_ms // width * width, raw_from)
         raw = await raw_points(db, ids, raw_from, period.end_ms)
     else:
@@ -229,7 +229,7 @@ async def _period(
     for sid in ids:
         rt, rv = rolled.get(sid, empty)
         st, sv = raw.get(sid, empty)
-        width = ROLLUP_WIDTH_MS[table] if table else 0
+        width = WIDTHS_MS[table] if table else 0
         times = np.concatenate([rt, st])
         up = np.concatenate([np.clip(rv, 0.0, 1.0), _as_up(sv)])
         cap = np.concatenate([np.full(len(rt), width), np.full(len(st), max_gap_ms)])
