@@ -118,7 +118,7 @@ from shared.codec import (
 )
 from shared.config.loader import LoadedConfig
 from shared.config.reload import Reloader
-from shared.devenv.databases import database_url_from_env
+from shared.devenv.databases import configured_database_url
 from shared.errors import ConfigError, DecodeError
 from shared.log import get_logger
 from shared.promql.engine import Engine
@@ -592,8 +592,7 @@ class App:
     @staticmethod
     def _history_source(loaded: LoadedConfig) -> HistorySource | None:
         settings = loaded.config.alerter
-        secret = loaded.config.storage.database_url
-        url = secret.get_secret_value() if secret is not None else database_url_from_env()
+        url = configured_database_url(loaded.config.storage)
         if not settings.history_from_database or not url:
             return None
         return DatabaseHistory(

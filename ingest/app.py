@@ -37,7 +37,7 @@ from shared.admin import AdminServer
 from shared.bus.connect import connect
 from shared.bus.provision import provision
 from shared.config.loader import LoadedConfig
-from shared.devenv.databases import database_url_from_env
+from shared.devenv.databases import configured_database_url
 from shared.errors import VigilError
 from shared.log import get_logger
 from shared.wire import Names
@@ -80,8 +80,7 @@ class App:
         return bool(self._loops) and all(loop.running for loop in self._loops)
 
     def database_url(self) -> str:
-        secret = self.config.storage.database_url
-        url = secret.get_secret_value() if secret is not None else database_url_from_env()
+        url = configured_database_url(self.config.storage)
         if not url:
             raise VigilError(
                 "cannot start ingest: no database URL (storage.database_url or VIGIL_DATABASE_URL)"

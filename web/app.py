@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.config.loader import LoadedConfig
 from shared.config.reload import Reloader
-from shared.devenv.databases import database_url_from_env
+from shared.devenv.databases import configured_database_url
 from shared.duration import format_duration
 from shared.errors import VigilError
 from shared.httpsec.middleware import HttpSecurityMiddleware, warn_if_open
@@ -163,8 +163,7 @@ class App:
     def database_url(self) -> str:
         if self._database_url:
             return self._database_url
-        secret = self.config.storage.database_url
-        url = secret.get_secret_value() if secret is not None else database_url_from_env()
+        url = configured_database_url(self.config.storage)
         if not url:
             raise VigilError(
                 "cannot start web: no database URL (storage.database_url or VIGIL_DATABASE_URL)"

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from shared.config.models import StorageConfig
 from shared.errors import DevEnvError
 
 _DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -40,6 +41,12 @@ class ServerInfo:
 def database_url_from_env() -> str | None:
     """The developer's own server, ``$VIGIL_DATABASE_URL``, or None to start a local one."""
     return os.environ.get("VIGIL_DATABASE_URL") or None
+
+
+def configured_database_url(storage: StorageConfig) -> str | None:
+    """``storage.database_url``, else ``$VIGIL_DATABASE_URL``, else None."""
+    secret = storage.database_url
+    return secret.get_secret_value() if secret is not None else database_url_from_env()
 
 
 def with_database(url: str, name: str) -> str:

@@ -26,8 +26,8 @@ from shared.bus.connect import connect
 from shared.bus.provision import provision
 from shared.config.loader import LoadedConfig, load_config
 from shared.devenv.databases import (
+    configured_database_url,
     create_database,
-    database_url_from_env,
     server_info,
     with_database,
 )
@@ -111,7 +111,7 @@ async def _run(args: argparse.Namespace, loaded: LoadedConfig, stop: asyncio.Eve
         report = await provision(nc.jetstream(), nats_cfg)
         await nc.close()
 
-        url = _configured_database_url(loaded)
+        url = configured_database_url(loaded.config.storage)
         if url is None:
             db = LocalTimescale(ensure_rootfs(), state / "pgdata", port=args.db_port)
             await asyncio.to_thread(db.start)
@@ -192,11 +192,6 @@ def _default_rules(loaded: LoadedConfig) -> Path | None:
     if loaded.path is not None or loaded.config.alerting.rule_files:
         return None
     return DEFAULT_RULES if DEFAULT_RULES.is_file() else None
-
-
-def _configured_database_url(loaded: LoadedConfig) -> str | None:
-    secret = loaded.config.storage.database_url
-    return secret.get_secret_value() if secret is not None else database_url_from_env()
 
 
 async def _ensure_database(admin_url: str) -> str:
