@@ -18,8 +18,16 @@ config file's folder. docs/security.md tells the whole story.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.config.base import Section, resolve_path
 from shared.httpsec.hashing import parse_hash
@@ -97,7 +105,7 @@ class HttpTLSConfig(Section):
         return path
 
 
-def check_origins(origins: list[str]) -> list[str]:
+def _check_origins(origins: list[str]) -> list[str]:
     """Validator of ``cors_origins``: whole origins (``scheme://host[:port]``) or ``*``."""
     for origin in origins:
         if origin != "*" and ("://" not in origin or origin.endswith("/")):
@@ -107,9 +115,20 @@ def check_origins(origins: list[str]) -> list[str]:
     return origins
 
 
-AUTH_DESCRIPTION = "Users and tokens of the HTTP API; none configured: no authentication."
-TLS_DESCRIPTION = "Serve HTTPS instead of HTTP (certificate files; client CA for mutual TLS)."
-CORS_DESCRIPTION = (
-    "Origins allowed to call the HTTP API from a browser (CORS); empty: no CORS headers at "
-    "all; '*': any origin."
-)
+class HttpServing(Section):
+    """The HTTP security settings of a service that serves an API (``visualization``,
+    ``notifier``), read by ``shared.httpsec``."""
+
+    auth: HttpAuthConfig = Field(
+        default_factory=HttpAuthConfig,
+        description="Users and tokens of the HTTP API; none configured: no authentication.",
+    )
+    tls: HttpTLSConfig | None = Field(
+        default=None,
+        description="Serve HTTPS instead of HTTP (certificate files; client CA for mutual TLS).",
+    )
+    cors_origins: Annotated[list[str], AfterValidator(_check_origins)] = Field(
+        default_factory=list,
+        description="Origins allowed to call the HTTP API from a browser (CORS); empty: no "
+        "CORS headers at all; '*': any origin.",
+    )

@@ -26,14 +26,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from shared.config.agent import AgentConfig
 from shared.config.alerter import AlerterConfig
 from shared.config.base import Section, check_labels
-from shared.config.http import (
-    AUTH_DESCRIPTION,
-    CORS_DESCRIPTION,
-    TLS_DESCRIPTION,
-    HttpAuthConfig,
-    HttpTLSConfig,
-    check_origins,
-)
+from shared.config.http import HttpServing
 from shared.config.ingest import IngestConfig
 from shared.config.notifier import NotifierConfig
 from shared.duration import Duration, parse_duration
@@ -187,7 +180,7 @@ class AlertingConfig(Section):
     )
 
 
-class VisualizationConfig(Section):
+class VisualizationConfig(HttpServing):
     """The web service (the design's ``DashboardConfig``)."""
 
     listen_address: str = Field(
@@ -223,11 +216,6 @@ class VisualizationConfig(Section):
         default=False,
         description="Answer max/min/sum/count/avg_over_time from the 1m/1h rollups when range, "
         "step and end are whole buckets (web/storage_tsdb.py says exactly when).",
-    )
-    auth: HttpAuthConfig = Field(default_factory=HttpAuthConfig, description=AUTH_DESCRIPTION)
-    tls: HttpTLSConfig | None = Field(default=None, description=TLS_DESCRIPTION)
-    cors_origins: Annotated[list[str], AfterValidator(check_origins)] = Field(
-        default_factory=list, description=CORS_DESCRIPTION
     )
     sla_objective: float = Field(
         default=0.999,

@@ -6,23 +6,13 @@ Routing, receivers and inhibition are Alertmanager's configuration, named by
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field
 
-from pydantic import AfterValidator, Field
-
-from shared.config.base import Section
-from shared.config.http import (
-    AUTH_DESCRIPTION,
-    CORS_DESCRIPTION,
-    TLS_DESCRIPTION,
-    HttpAuthConfig,
-    HttpTLSConfig,
-    check_origins,
-)
+from shared.config.http import HttpServing
 from shared.duration import Duration, parse_duration
 
 
-class NotifierConfig(Section):
+class NotifierConfig(HttpServing):
     """One notifier replica."""
 
     listen_address: str = Field(
@@ -41,9 +31,4 @@ class NotifierConfig(Section):
     replay: Duration = Field(
         default=parse_duration("1h"),
         description="How far back a start re-reads the alerts stream to rebuild its groups.",
-    )
-    auth: HttpAuthConfig = Field(default_factory=HttpAuthConfig, description=AUTH_DESCRIPTION)
-    tls: HttpTLSConfig | None = Field(default=None, description=TLS_DESCRIPTION)
-    cors_origins: Annotated[list[str], AfterValidator(check_origins)] = Field(
-        default_factory=list, description=CORS_DESCRIPTION
     )

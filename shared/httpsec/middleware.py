@@ -22,10 +22,10 @@ Per request, outermost first:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from shared.config.http import HttpAuthConfig
+from shared.config.http import HttpAuthConfig, HttpServing
 from shared.hosts import is_loopback
 from shared.httpsec.errors import Denied, Forbidden
 from shared.httpsec.policy import Access, allows, required
@@ -41,19 +41,6 @@ REALM = "Vigil"
 CHALLENGE = f'Basic realm="{REALM}"'
 CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS")
 CORS_HEADERS = ("Authorization", "Content-Type")
-
-
-class SecuritySettings(Protocol):
-    """What the middleware reads from a service's config section (``visualization``, ``notifier``).
-
-    Read once per request; replace the object (as a reload does) to change them.
-    """
-
-    @property
-    def auth(self) -> HttpAuthConfig: ...
-
-    @property
-    def cors_origins(self) -> Sequence[str]: ...
 
 
 async def deny(scope: Scope, send: Send, exc: Denied) -> None:
@@ -110,10 +97,10 @@ class _Guard:
 class HttpSecurityMiddleware:
     """CORS and authentication in front of ``app``, configured by ``settings()``."""
 
-    def __init__(self, app: ASGIApp, settings: Callable[[], SecuritySettings]) -> None:
+    def __init__(self, app: ASGIApp, settings: Callable[[], HttpServing]) -> None:
         self.app = app
         self.settings = settings
-        self._for: SecuritySettings | None = None
+        self._for: HttpServing | None = None
         self._stack: ASGIApp = app
 
     def _current(self) -> ASGIApp:
@@ -139,7 +126,7 @@ class HttpSecurityMiddleware:
         await self._current()(scope, receive, send)
 
 
-def warn_if_open(service: str, host: str, settings: SecuritySettings) -> None:
+def warn_if_open(service: str, host: str, settings: HttpServing) -> None:
     """Log a warning when ``service`` listens beyond loopback without authentication."""
     if not settings.auth.enabled and not is_loopback(host):
         log.warning(
