@@ -32,6 +32,7 @@ costs one KV write per interval. Pure: the caller passes the wall clock.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,7 +125,7 @@ class GroupStatus:
         for i, rule in enumerate(self.definition["rules"]):
             hit = old.get(rule["key"])
             if hit is not None and hit[0] == rule:
-                self.rules[i] = RuleStatus(**vars_of(hit[1]))
+                self.rules[i] = dataclasses.replace(hit[1])
         self.last_evaluation_ms = previous.last_evaluation_ms
         self.evaluation_time_s = previous.evaluation_time_s
         if self.definition == previous.definition:
@@ -173,9 +174,8 @@ class GroupStatus:
 
     def due(self, now_ms: int, interval_ms: int) -> bool:
         """Whether the document is to be written now (wall clock ``now_ms``)."""
-        if not self.dirty:
-            return False
-        return self.urgent or self.written_ms is None or now_ms - self.written_ms >= interval_ms
+        at = self.due_at(interval_ms)
+        return at is not None and now_ms >= at
 
     def due_at(self, interval_ms: int) -> int | None:
         """Wall time at which an unwritten evaluation falls due, ``None`` if nothing waits."""
@@ -194,11 +194,7 @@ class GroupStatus:
             "last_evaluation_ms": self.last_evaluation_ms,
             "evaluation_time_s": self.evaluation_time_s,
             "rules": [
-                {**d, **vars_of(s)}
+                {**d, **dataclasses.asdict(s)}
                 for d, s in zip(self.definition["rules"], self.rules, strict=True)
             ],
         }
-
-
-def vars_of(status: RuleStatus) -> dict[str, Any]:
-    return {name: getattr(status, name) for name in _RUN_FIELDS}

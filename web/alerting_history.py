@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.promql.memory import matches
+from shared.promql.seriessql import ms_to_datetime
 from shared.promql.storage import LabelMatcher
 
 MAX_ROWS = 50_000
@@ -58,10 +58,6 @@ LIMIT $4
 """
 
 
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 def _labels(raw: Any) -> dict[str, str]:
     value = json.loads(raw) if isinstance(raw, str | bytes) else raw
     return {str(k): str(v) for k, v in (value or {}).items()}
@@ -83,7 +79,9 @@ async def alert_history(db: Rows, q: HistoryQuery) -> dict[str, Any]:
     """``{"alerts": [...], "events": [...], "truncated": bool}`` for ``q``."""
     # one SQL narrowing only when there is a single matcher set
     narrow = _equalities(q.match[0]) if len(q.match) == 1 else None
-    rows = await db.fetch(_SQL, _at(q.start_ms), _at(q.end_ms), narrow, MAX_ROWS)
+    rows = await db.fetch(
+        _SQL, ms_to_datetime(q.start_ms), ms_to_datetime(q.end_ms), narrow, MAX_ROWS
+    )
     firings: dict[tuple[str, float], dict[str, Any]] = {}
     for row in rows:
         labels = _labels(row["labels"])
