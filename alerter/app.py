@@ -99,7 +99,7 @@ from alerter.errors import HistoryError, ReplayError
 from alerter.events import build_event, event_msg_id
 from alerter.group import GroupEvaluator, engine_query
 from alerter.metrics import AlerterMetrics
-from alerter.replay import SeriesCollector, replay
+from alerter.replay import SeriesCollector, catch_up_seq, reached, replay
 from alerter.rules import load_files
 from alerter.rules.model import RuleGroup
 from alerter.status import GroupStatus
@@ -528,12 +528,11 @@ class App:
                 opt_start_time=datetime.fromtimestamp(replay_from / 1000, UTC),
             ),
         )
-        info = await sub.consumer_info()
-        if not info.num_pending:
+        last_seq = catch_up_seq(await sub.consumer_info())
+        if last_seq is None:
             self._set_caught_up()
         else:
-            delivered = info.delivered.stream_seq if info.delivered else 0
-            self._catch_up_seq = (delivered or 0) + info.num_pending
+            self._catch_up_seq = last_seq
         status_sub = await self._nc.subscribe(self.names.alertstatus, cb=self._on_status)
         self._tasks = [
             asyncio.create_task(self._consume(sub)),
@@ -842,10 +841,8 @@ class App:
                     subject=msg.subject[:200],
                     error=f"{type(exc).__name__}: {exc}"[:300],
                 )
-            if not self._caught_up:
-                meta = msg.metadata
-                if meta.num_pending == 0 or meta.sequence.stream >= self._catch_up_seq:
-                    self._set_caught_up()
+            if not self._caught_up and reached(msg, self._catch_up_seq):
+                self._set_caught_up()
 
     def ingest(self, subject: str, data: bytes) -> None:
         """Decode one batch, store the samples rules select, mark the groups it feeds due."""

@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy
 
 from alerter.errors import ReplayError
 from alerter.window import Selector
@@ -73,6 +74,27 @@ class SeriesCollector:
         return out
 
 
+def catch_up_seq(info: ConsumerInfo) -> int | None:
+    """The stream sequence of the newest message a just-made ordered consumer is to
+    deliver (the stream's end when it was made), ``None`` when it has nothing to deliver.
+
+    The server may have pushed some (or all) messages into the subscription's queue
+    already: they count in ``delivered``, not in ``num_pending``, so ``num_pending`` 0
+    alone does not mean that nothing is coming.
+    """
+    delivered = (info.delivered.stream_seq or 0) if info.delivered else 0
+    handed = (info.delivered.consumer_seq or 0) if info.delivered else 0
+    if not info.num_pending and not handed:
+        return None
+    return delivered + (info.num_pending or 0)
+
+
+def reached(msg: Msg, last_seq: int) -> bool:
+    """Whether ``msg`` is (or passed) the newest message a catch-up waits for."""
+    meta = msg.metadata
+    return meta.num_pending == 0 or meta.sequence.stream >= last_seq
+
+
 async def replay(
     js: JetStreamContext,
     subject: str,
@@ -103,13 +125,9 @@ async def replay(
             info = await sub.consumer_info()
         except Exception as exc:
             raise ReplayError(f"cannot replay {subject}: {exc or type(exc).__name__}") from exc
-        # The server may have pushed some (or all) messages into this subscription's
-        # queue already: they count in ``delivered``, not in ``num_pending``.
-        delivered = (info.delivered.stream_seq or 0) if info.delivered else 0
-        handed = (info.delivered.consumer_seq or 0) if info.delivered else 0
-        if not info.num_pending and not handed:
+        last_seq = catch_up_seq(info)
+        if last_seq is None:
             return 0
-        last_seq = delivered + (info.num_pending or 0)
         while True:
             try:
                 msg = await sub.next_msg(timeout=timeout_s)
@@ -120,8 +138,7 @@ async def replay(
                 ) from exc
             handle(msg.subject, msg.data)
             count += 1
-            meta = msg.metadata
-            if meta.num_pending == 0 or meta.sequence.stream >= last_seq:
+            if reached(msg, last_seq):
                 return count
     finally:
         with contextlib.suppress(Exception):  # a closed connection took it already
